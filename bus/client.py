@@ -1,0 +1,219 @@
+"""The async bus client every service, reonctl and the test probe use (zmq.asyncio).
+
+Publishes through the broker's XSUB side and subscribes on its XPUB side. It remembers the last body of
+every state it published and re-publishes all of it when it sees a new broker session (the broker was
+restarted and lost its cache), so caches refill without waiting for the periodic re-publication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from bus import endpoints
+from bus.contract import Contract, load_contract
+from bus.envelope import BadMessage, Envelope, Stamper, decode, encode
+from bus.rpc import RpcClient
+
+log = logging.getLogger("bus.client")
+
+Callback = Callable[[str, Envelope], Awaitable[None] | None]
+
+
+class Subscription:
+    """Messages whose topic starts with `prefix`, as (topic, envelope) pairs, in arrival order."""
+
+    def __init__(self, client: BusClient, prefix: str, maxsize: int = 10_000) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.queue: asyncio.Queue[tuple[str, Envelope]] = asyncio.Queue(maxsize)
+        self.overflowed = 0
+
+    def _offer(self, item: tuple[str, Envelope]) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed += 1
+
+    async def get(self, timeout: float | None = None) -> tuple[str, Envelope]:
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> tuple[str, Envelope]:
+        return await self.queue.get()
+
+    def close(self) -> None:
+        self.client.unsubscribe(self)
+
+
+class BusClient:
+    """One process's connection to the bus, as service `src`."""
+
+    def __init__(self, run_dir: str | Path, src: str, *, contract: Contract | None = None,
+                 strict: bool | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.src = src
+        self.contract = contract
+        self.strict = strict if strict is not None else os.environ.get("REON_BUS_STRICT") == "1"
+        self.stamper = Stamper(src)
+        self.started = time.time()
+        self.ctx = zmq.asyncio.Context.instance()
+        self.pub: zmq.asyncio.Socket | None = None
+        self.sub: zmq.asyncio.Socket | None = None
+        self.rpc = RpcClient(self.run_dir, self.stamper, self.ctx)
+        self.published_state: dict[str, Any] = {}
+        self.broker_session: str | None = None
+        self.bad_messages = 0
+        self._subs: list[Subscription] = []
+        self._callbacks: list[asyncio.Task[None]] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._broker_seen = asyncio.Event()
+
+    # -- life ------------------------------------------------------------------------------------------
+    async def start(self, wait_s: float = 2.0) -> bool:
+        """Connect; wait up to `wait_s` until our own heartbeat comes back through the broker.
+
+        Returns False when the broker did not answer in time (the sockets keep reconnecting by themselves).
+        """
+        self.pub = self.ctx.socket(zmq.PUB)
+        self.sub = self.ctx.socket(zmq.SUB)
+        for sock in (self.pub, self.sub):
+            sock.setsockopt(zmq.LINGER, 0)
+        self.pub.setsockopt(zmq.SNDHWM, 100_000)
+        self.pub.connect(endpoints.publish_endpoint(self.run_dir))
+        self.sub.connect(endpoints.subscribe_endpoint(self.run_dir))
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"bus.hb")
+        own_hb = self.subscribe(f"{self.src}.hb")
+        self._reader = asyncio.create_task(self._read_loop(), name=f"bus-reader-{self.src}")
+        deadline = time.monotonic() + wait_s
+        try:
+            while time.monotonic() < deadline:
+                await self.heartbeat()
+                try:
+                    await own_hb.get(timeout=0.05)
+                    return True
+                except TimeoutError:
+                    continue
+            log.warning("broker not answering at %s; going on, the bus reconnects by itself", self.run_dir)
+            return False
+        finally:
+            own_hb.close()
+
+    async def close(self) -> None:
+        for task in [self._reader, *self._callbacks]:
+            if task:
+                task.cancel()
+        for task in [self._reader, *self._callbacks]:
+            if task:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self.rpc.close()
+        for sock in (self.pub, self.sub):
+            if sock is not None:
+                sock.close(0)
+
+    # -- publishing ------------------------------------------------------------------------------------
+    async def publish(self, kind: str, name: str, body: Any) -> Envelope:
+        if self.strict and self.contract is not None and kind in ("state", "evt"):
+            self.contract.check_published(kind, name, body)
+        env = self.stamper.make(kind, name, body)
+        topic = f"{self.src}.hb" if kind == "hb" else f"{self.src}.{kind}.{name}"
+        assert self.pub is not None, "start() the client first"
+        await self.pub.send_multipart([topic.encode(), encode(env)])
+        if kind == "state":
+            self.published_state[name] = body
+        return env
+
+    async def publish_state(self, name: str, body: Any) -> Envelope:
+        return await self.publish("state", name, body)
+
+    async def publish_event(self, name: str, body: Any) -> Envelope:
+        return await self.publish("evt", name, body)
+
+    async def heartbeat(self) -> None:
+        await self.publish("hb", "", {"pid": os.getpid(), "started": self.started})
+
+    async def republish_all(self) -> None:
+        """Send every state this process has published again (periodic refresh, broker restart)."""
+        for name, body in list(self.published_state.items()):
+            await self.publish("state", name, body)
+
+    # -- subscribing -----------------------------------------------------------------------------------
+    def subscribe(self, prefix: str, callback: Callback | None = None) -> Subscription:
+        """Receive every message whose topic starts with prefix; cached state is replayed at once.
+
+        With a callback, messages are handed to it one at a time, in order, in a task of their own.
+        """
+        assert self.sub is not None, "start() the client first"
+        sub = Subscription(self, prefix)
+        self._subs.append(sub)
+        self.sub.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+        if callback is not None:
+            self._callbacks.append(asyncio.create_task(self._run_callback(sub, callback)))
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+            if self.sub is not None and not self.sub.closed:
+                self.sub.setsockopt(zmq.UNSUBSCRIBE, sub.prefix.encode())
+
+    async def _run_callback(self, sub: Subscription, callback: Callback) -> None:
+        async for topic, env in sub:
+            try:
+                result = callback(topic, env)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("subscriber callback for %s failed on %s", sub.prefix, topic)
+
+    async def _read_loop(self) -> None:
+        assert self.sub is not None
+        while True:
+            frames = await self.sub.recv_multipart()
+            try:
+                if len(frames) != 2:
+                    raise BadMessage("frame_count", f"{len(frames)} frames")
+                topic = frames[0].decode("ascii")
+                env = decode(frames[1])
+            except (BadMessage, UnicodeDecodeError) as exc:
+                self.bad_messages += 1
+                if self.bad_messages == 1:
+                    log.warning("dropped a malformed bus message (%s); further ones are only counted", exc)
+                continue
+            if topic == "bus.hb":
+                await self._on_broker_beat(env)
+            for sub in self._subs:
+                if topic.startswith(sub.prefix):
+                    sub._offer((topic, env))
+
+    async def _on_broker_beat(self, env: Envelope) -> None:
+        if env.session != self.broker_session:
+            if self.broker_session is not None:
+                log.info("broker restarted (session %s): re-publishing %d states", env.session,
+                         len(self.published_state))
+            self.broker_session = env.session
+            self._broker_seen.set()
+            await self.republish_all()
+
+    # -- commands --------------------------------------------------------------------------------------
+    async def call(self, service: str, command: str, args: dict[str, Any] | None = None, *,
+                   deadline_s: float = 3.0, idempotent: bool | None = None, msg_id: str | None = None) -> Any:
+        """Call `command` on `service`; retried only when its contract declares it idempotent."""
+        if idempotent is None:
+            contract = load_contract(service)
+            declared = contract.find_command(command) if contract else None
+            idempotent = bool(declared and declared.idempotent)
+        return await self.rpc.call(service, command, args or {}, deadline_s=deadline_s,
+                                   idempotent=idempotent, msg_id=msg_id)

@@ -1,0 +1,129 @@
+"""The bus envelope: every message on the bus is one msgpack map with these fields.
+
+Unknown fields are ignored on decode, so contracts can grow without breaking older peers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+MAX_MESSAGE_BYTES = 256 * 1024
+KINDS = ("state", "evt", "hb", "cmd", "reply")
+
+
+class BadMessage(ValueError):
+    """A frame that is not a valid envelope; `reason` is a short stable label for counters."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One message: who sent it (src, session, seq), when (ts, UTC seconds), what (kind, name, body)."""
+
+    msg_id: str
+    src: str
+    session: str
+    seq: int
+    ts: float
+    kind: str
+    name: str
+    body: Any = None
+    parent_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_session() -> str:
+    """A session id, new at every process start: pid plus random, readable in logs."""
+    return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def encode(env: Envelope) -> bytes:
+    data: dict[str, Any] = {
+        "msg_id": env.msg_id,
+        "src": env.src,
+        "session": env.session,
+        "seq": env.seq,
+        "ts": env.ts,
+        "kind": env.kind,
+        "name": env.name,
+        "body": env.body,
+    }
+    if env.parent_id is not None:
+        data["parent_id"] = env.parent_id
+    raw = msgpack.packb(data, use_bin_type=True)
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise BadMessage("oversized", f"{len(raw)} bytes > {MAX_MESSAGE_BYTES}")
+    return raw
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "msg_id": str,
+    "src": str,
+    "session": str,
+    "seq": int,
+    "ts": (int, float),
+    "kind": str,
+    "name": str,
+}
+
+
+def decode(raw: bytes) -> Envelope:
+    """Parse one envelope; raise BadMessage for anything that is not one."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise BadMessage("oversized", f"{len(raw)} bytes")
+    try:
+        data = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise BadMessage("undecodable", type(exc).__name__) from None
+    if not isinstance(data, dict):
+        raise BadMessage("not_a_map", type(data).__name__)
+    for key, typ in _FIELD_TYPES.items():
+        value = data.get(key)
+        if not isinstance(value, typ) or isinstance(value, bool):
+            raise BadMessage("bad_field", f"{key}={value!r}")
+    if data["kind"] not in KINDS:
+        raise BadMessage("bad_field", f"kind={data['kind']!r}")
+    parent = data.get("parent_id")
+    if parent is not None and not isinstance(parent, str):
+        raise BadMessage("bad_field", f"parent_id={parent!r}")
+    known = {*_FIELD_TYPES, "body", "parent_id"}
+    return Envelope(
+        msg_id=data["msg_id"],
+        src=data["src"],
+        session=data["session"],
+        seq=data["seq"],
+        ts=float(data["ts"]),
+        kind=data["kind"],
+        name=data["name"],
+        body=data.get("body"),
+        parent_id=parent,
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+class Stamper:
+    """Makes envelopes for one process: fixed src and session, a per-session seq counter."""
+
+    def __init__(self, src: str, session: str | None = None) -> None:
+        self.src = src
+        self.session = session or new_session()
+        self.seq = 0
+
+    def make(self, kind: str, name: str, body: Any = None, parent_id: str | None = None,
+             msg_id: str | None = None) -> Envelope:
+        self.seq += 1
+        return Envelope(msg_id=msg_id or new_id(), src=self.src, session=self.session, seq=self.seq,
+                        ts=time.time(), kind=kind, name=name, body=body, parent_id=parent_id)

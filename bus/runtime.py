@@ -1,0 +1,159 @@
+"""The one life every service has: start → publish all state → serve → clean stop on SIGTERM.
+
+A service subclasses `Service`, declares `contract`, implements `start`/`stop` (and `run` if it has a main
+loop) and one `cmd_<name>` coroutine per command. The runtime loads the station config (bad config: exit 2
+with one line naming the key), logs to stdout, beats the heartbeat at 1 Hz, re-publishes all state every
+30 s and serves the commands. A contract command without a handler stops the start (exit 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from bus.client import BusClient, Callback, Subscription
+from bus.config import ConfigError, StationConfig, load_config
+from bus.contract import Contract, ContractViolation
+from bus.logs import setup_logging
+from bus.rpc import Handler, RpcServer
+
+HEARTBEAT_S = 1.0
+REPUBLISH_S = 30.0
+STOP_BUDGET_S = 1.5
+
+
+class Service:
+    """Base class of every REON service."""
+
+    contract: ClassVar[Contract]
+
+    def __init__(self, config: StationConfig, bus: BusClient) -> None:
+        self.config = config
+        self.bus = bus
+        self.log = logging.getLogger(self.contract.service)
+        self.failed = asyncio.Event()
+
+    # -- to override -----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open devices and publish every state item once."""
+
+    async def run(self) -> None:
+        """The main loop, if the service has one; cancelled at stop."""
+
+    async def stop(self) -> None:
+        """Release devices; called once, with a budget of 1.5 s."""
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def handlers(self) -> dict[str, Handler]:
+        out = {}
+        for command in self.contract.commands:
+            handler = getattr(self, f"cmd_{command.name}", None)
+            if handler is not None:
+                out[command.name] = handler
+        return out
+
+    async def publish_state(self, name: str, body: Any) -> None:
+        await self.bus.publish_state(name, body)
+
+    async def publish_event(self, name: str, body: Any) -> None:
+        await self.bus.publish_event(name, body)
+
+    def subscribe(self, prefix: str, callback: Callback | None = None) -> Subscription:
+        return self.bus.subscribe(prefix, callback)
+
+    async def call(self, service: str, command: str, args: dict[str, Any] | None = None, **kw: Any) -> Any:
+        return await self.bus.call(service, command, args, **kw)
+
+
+@contextlib.asynccontextmanager
+async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: float = HEARTBEAT_S,
+                  republish_s: float = REPUBLISH_S) -> AsyncIterator[Service]:
+    """Run one service in this event loop (used by `main` and by tests)."""
+    bus = BusClient(config.paths.run_dir, cls.contract.service, contract=cls.contract)
+    await bus.start()
+    service = cls(config, bus)
+    rpc = RpcServer(config.paths.run_dir, bus.stamper, cls.contract, service.handlers(), bus.ctx,
+                    strict=bus.strict)
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        await rpc.start()
+        await service.start()
+        tasks = [
+            asyncio.create_task(_every(heartbeat_s, bus.heartbeat), name="heartbeat"),
+            asyncio.create_task(_every(republish_s, bus.republish_all), name="republish"),
+            asyncio.create_task(service.run(), name=f"{cls.contract.service}-run"),
+        ]
+        tasks[-1].add_done_callback(lambda task: _on_run_done(service, task))
+        yield service
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        try:
+            await asyncio.wait_for(service.stop(), STOP_BUDGET_S)
+        except Exception:
+            service.log.exception("stop did not finish cleanly")
+        await rpc.close()
+        await bus.close()
+
+
+def _on_run_done(service: Service, task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        service.log.error("main loop crashed: %r", task.exception(), exc_info=task.exception())
+        service.failed.set()
+
+
+async def _every(period_s: float, action: Any) -> None:
+    while True:
+        await asyncio.sleep(period_s)
+        try:
+            await action()
+        except Exception:
+            logging.getLogger("bus.runtime").exception("periodic %s failed", getattr(action, "__name__", action))
+
+
+def main(cls: type[Service], argv: list[str] | None = None) -> int:
+    """Console-script entry point of a service: `reon-<name> [--config PATH] [--log-format json]`."""
+    name = cls.contract.service
+    parser = argparse.ArgumentParser(prog=f"reon-{name.replace('_', '-')}", description=cls.contract.doc)
+    parser.add_argument("--config", default=None, help="station config (default: $REON_CONFIG or deploy/)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    args = parser.parse_args(argv)
+    setup_logging(name, args.log_format)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"reon-{name}: bad config: {exc}", file=sys.stderr)
+        return 2
+    try:
+        failed = asyncio.run(_serve_until_signal(cls, config))
+    except ContractViolation as exc:
+        logging.getLogger(name).error("refusing to start: %s", exc)
+        return 3
+    return 1 if failed else 0
+
+
+async def _serve_until_signal(cls: type[Service], config: StationConfig) -> bool:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log = logging.getLogger(cls.contract.service)
+    async with running(cls, config) as service:
+        log.info("%s started", cls.contract.service)
+        stopping = asyncio.create_task(stop.wait())
+        failing = asyncio.create_task(service.failed.wait())
+        await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        failing.cancel()
+        log.info("stopping")
+    log.info("stopped")
+    return service.failed.is_set()
