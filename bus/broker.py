@@ -41,6 +41,7 @@ class Broker:
         self.heartbeat_s = heartbeat_s
         self.dead_after_s = heartbeat_s * missed_beats
         self.stamper = Stamper("bus")
+        self.started = time.time()
         self.cache: dict[bytes, list[bytes]] = {}
         self.services: dict[str, dict[str, Any]] = {}
         self._last_beat_mono: dict[str, float] = {}
@@ -180,7 +181,10 @@ class Broker:
             self._publish_tables(xpub)
 
     def _publish_tables(self, xpub: zmq.Socket) -> None:
-        self._publish(xpub, "state", "services", {"services": {k: dict(v) for k, v in self.services.items()}})
+        table = {k: dict(v) for k, v in self.services.items()}
+        table["bus"] = {"session": self.stamper.session, "pid": os.getpid(), "started": self.started,
+                        "last_heartbeat": time.time(), "alive": True, "restarts": 0}
+        self._publish(xpub, "state", "services", {"services": table})
         self._publish(xpub, "state", "broker", {
             "session": self.stamper.session, "forwarded": self.forwarded,
             "dropped": dict(self.dropped), "cached_topics": len(self.cache),

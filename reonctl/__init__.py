@@ -1,0 +1,1 @@
+"""reonctl: start, stop and inspect a REON station."""
