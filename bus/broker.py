@@ -22,7 +22,7 @@ from typing import Any
 import zmq
 
 from bus import endpoints
-from bus.envelope import BadMessage, Envelope, Stamper, decode, encode
+from bus.envelope import BadMessage, Stamper, check, decode, encode
 
 log = logging.getLogger("bus.broker")
 
@@ -45,6 +45,7 @@ class Broker:
         self.cache: dict[bytes, list[bytes]] = {}
         self.services: dict[str, dict[str, Any]] = {}
         self._last_beat_mono: dict[str, float] = {}
+        self._topic_kinds: dict[bytes, str] = {}
         self.forwarded = 0
         self.dropped: dict[str, int] = {}
         self._stop = threading.Event()
@@ -116,13 +117,13 @@ class Broker:
                 continue
             topic, raw = frames
             try:
-                env = decode(raw)
-                kind = _topic_kind(topic)
+                env = check(raw)
+                kind = self._topic_kinds.get(topic) or self._learn_topic(topic)
             except BadMessage as exc:
                 self._drop(exc.reason, str(exc))
                 continue
-            if kind != env.kind:
-                self._drop("topic_mismatch", f"{topic!r} carries kind {env.kind!r}")
+            if kind != env["kind"]:
+                self._drop("topic_mismatch", f"{topic!r} carries kind {env['kind']!r}")
                 continue
             if kind == "state":
                 self.cache[topic] = frames
@@ -130,6 +131,13 @@ class Broker:
                 self._on_heartbeat(xpub, env)
             xpub.send_multipart(frames)
             self.forwarded += 1
+
+    def _learn_topic(self, topic: bytes) -> str:
+        kind = _topic_kind(topic)
+        if len(self._topic_kinds) > 50_000:  # a peer inventing topics must not grow us without bound
+            self._topic_kinds.clear()
+        self._topic_kinds[topic] = kind
+        return kind
 
     def _drain_subscriptions(self, xpub: zmq.Socket) -> None:
         for _ in range(DRAIN_BATCH):
@@ -145,28 +153,29 @@ class Broker:
                     xpub.send_multipart(frames)
 
     # -- liveness --------------------------------------------------------------------------------------
-    def _on_heartbeat(self, xpub: zmq.Socket, env: Envelope) -> None:
-        body = env.body if isinstance(env.body, dict) else {}
-        entry = self.services.get(env.src)
+    def _on_heartbeat(self, xpub: zmq.Socket, env: dict[str, Any]) -> None:
+        src, session = env["src"], env["session"]
+        body = env.get("body") if isinstance(env.get("body"), dict) else {}
+        entry = self.services.get(src)
         changed = False
         if entry is None:
-            entry = {"session": env.session, "restarts": 0, "alive": True}
-            self.services[env.src] = entry
+            entry = {"session": session, "restarts": 0, "alive": True}
+            self.services[src] = entry
             changed = True
-        elif entry["session"] != env.session:
-            entry["session"] = env.session
+        elif entry["session"] != session:
+            entry["session"] = session
             entry["restarts"] += 1
             changed = True
-            log.info("service %s restarted (new session %s)", env.src, env.session)
+            log.info("service %s restarted (new session %s)", src, session)
         if not entry["alive"]:
             entry["alive"] = True
             changed = True
-            log.info("service %s alive again", env.src)
+            log.info("service %s alive again", src)
         entry["pid"] = body.get("pid") if isinstance(body.get("pid"), int) else None
         started = body.get("started")
         entry["started"] = float(started) if isinstance(started, (int, float)) else None
-        entry["last_heartbeat"] = env.ts
-        self._last_beat_mono[env.src] = time.monotonic()
+        entry["last_heartbeat"] = float(env["ts"])
+        self._last_beat_mono[src] = time.monotonic()
         if changed:
             self._publish_tables(xpub)
 

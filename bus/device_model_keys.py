@@ -46,7 +46,7 @@ def parse_key(text: str) -> VariableKey:
         raise ValueError("not a device-model key; expected Component[instance]@evse/connector.Variable[instance]")
     evse = match["evse"]
     connector = match["connector"]
-    if evse is not None and int(evse) < 1 or connector is not None and int(connector) < 1:
+    if (evse is not None and int(evse) < 1) or (connector is not None and int(connector) < 1):
         raise ValueError("evse and connector ids start at 1")
     return VariableKey(
         component=match["component"],

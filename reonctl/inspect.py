@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 from typing import Any
@@ -47,10 +48,8 @@ async def _tail(config: StationConfig, prefix: str, count: int | None, heartbeat
 @click.pass_obj
 def events(config: StationConfig, prefix: str, count: int | None, heartbeats: bool, as_json: bool) -> None:
     """Live, decoded tail of the bus (cached state first), e.g. `reonctl events evse_io.`."""
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_tail(config, prefix, count, heartbeats, as_json))
-    except KeyboardInterrupt:
-        pass
 
 
 @click.command()

@@ -59,7 +59,7 @@ async def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, run_dir
     path = station_file(tmp_path, run_dir)
     path.write_text(path.read_text().replace('url = "ws://127.0.0.1:1"', 'url = "ftp://x"'))
     proc = await spawn("--config", str(path))
-    out, err = await asyncio.wait_for(proc.communicate(), 10)
+    _, err = await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 2
     lines = err.decode().strip().splitlines()
     assert lines == ["reon-toy: bad config: csms.url: must start with ws:// or wss://, got 'ftp://x'"]
