@@ -2,9 +2,9 @@
 
 Publishes through the broker's XSUB side and subscribes on its XPUB side. The PUB and SUB sockets are
 plain zmq sockets driven by the event loop (the SUB socket's FD is watched with add_reader and drained in
-batches), far cheaper per message than a future per receive; commands use zmq.asyncio (bus/rpc.py). It remembers the last body of
-every state it published and re-publishes all of it when it sees a new broker session (the broker was
-restarted and lost its cache), so caches refill without waiting for the periodic re-publication.
+batches), far cheaper per message than a future per receive; commands use zmq.asyncio (bus/rpc.py).
+It remembers the last body of every state it published and re-publishes all of it when it sees a new
+broker session (the broker was restarted and lost its cache), so caches refill at once.
 """
 
 from __future__ import annotations
