@@ -51,7 +51,8 @@ class Service:
 
     # -- helpers ---------------------------------------------------------------------------------------
     def handlers(self) -> dict[str, Handler]:
-        out = {}
+        """`cmd_<name>` methods, plus `extra_handlers` (e.g. a durable stream's replay and ack)."""
+        out = dict(getattr(self, "extra_handlers", {}))
         for command in self.contract.commands:
             handler = getattr(self, f"cmd_{command.name}", None)
             if handler is not None:

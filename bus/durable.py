@@ -1,0 +1,231 @@
+"""Durable streams: events a transaction record depends on survive the restart of either end (DESIGN.md).
+
+Producer: appends each event to its own SQLite journal with a per-stream sequence number (committed with
+synchronous=FULL) *before* publishing it as `<service>.evt.<stream>`, keeps `<service>.state.stream.<stream>`
+= {"last_seq"} on the bus, serves `replay(stream, after_seq)` and `ack(stream, consumer, seq)`, and prunes
+what every declared consumer has acknowledged.
+Consumer: handles entries strictly in order; commits the last handled seq in the same SQLite transaction as
+the effect; replays from the producer at start, on a gap, and when the producer's last_seq runs ahead.
+(The zguide's Clone pattern: a snapshot on demand plus numbered updates.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bus.client import BusClient
+from bus.contract import Command, Topic
+from bus.rpc import RpcError
+
+log = logging.getLogger("bus.durable")
+
+REPLAY_BATCH = 200
+
+ENTRY = {"stream": "str", "seq": "int", "ts": "float", "name": "str", "data": "any"}
+STREAM_COMMANDS = (
+    Command("replay", {"stream": "str", "after_seq": "int"}, {"entries": [ENTRY], "last_seq": "int"},
+            "journal entries after after_seq, oldest first (at most 200 a call)", idempotent=True),
+    Command("ack", {"stream": "str", "consumer": "str", "seq": "int"}, {"pruned": "int"},
+            "the consumer has durably handled every entry up to seq", idempotent=True),
+)
+
+
+def stream_topics(stream: str, doc: str) -> tuple[Topic, Topic]:
+    """The state and event topics a producer declares in its contract for one stream."""
+    return (Topic(f"stream.{stream}", {"last_seq": "int"}, f"head of the durable stream {stream!r}"),
+            Topic(stream, ENTRY, doc))
+
+
+def open_db(path: str) -> sqlite3.Connection:
+    """A service's SQLite database: WAL, full sync (a committed write survives a power loss)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+class DurableProducer:
+    def __init__(self, bus: BusClient, conn: sqlite3.Connection, streams: dict[str, tuple[str, ...]]) -> None:
+        """`streams`: stream name → the consumers that must acknowledge before an entry is pruned."""
+        self.bus = bus
+        self.conn = conn
+        self.streams = streams
+        conn.execute("CREATE TABLE IF NOT EXISTS stream_journal (stream TEXT, seq INTEGER, ts REAL, name TEXT,"
+                     " data TEXT, PRIMARY KEY (stream, seq))")
+        conn.execute("CREATE TABLE IF NOT EXISTS stream_acks (stream TEXT, consumer TEXT, seq INTEGER,"
+                     " PRIMARY KEY (stream, consumer))")
+        conn.execute("CREATE TABLE IF NOT EXISTS stream_heads (stream TEXT PRIMARY KEY, last_seq INTEGER)")
+
+    def last_seq(self, stream: str) -> int:
+        row = self.conn.execute("SELECT last_seq FROM stream_heads WHERE stream=?", (stream,)).fetchone()
+        return row[0] if row else 0
+
+    async def publish_heads(self) -> None:
+        for stream in self.streams:
+            await self.bus.publish_state(f"stream.{stream}", {"last_seq": self.last_seq(stream)})
+
+    async def append(self, stream: str, name: str, data: Any) -> int:
+        """Journal one entry (committed before this returns), then publish it."""
+        if stream not in self.streams:
+            raise ValueError(f"undeclared stream {stream!r}")
+        ts = time.time()
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            seq = self.last_seq(stream) + 1
+            self.conn.execute("INSERT INTO stream_journal VALUES (?,?,?,?,?)",
+                              (stream, seq, ts, name, json.dumps(data)))
+            self.conn.execute("INSERT OR REPLACE INTO stream_heads VALUES (?,?)", (stream, seq))
+        await self.bus.publish_event(stream, {"stream": stream, "seq": seq, "ts": ts, "name": name, "data": data})
+        await self.bus.publish_state(f"stream.{stream}", {"last_seq": seq})
+        return seq
+
+    def handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
+        return {"replay": self.cmd_replay, "ack": self.cmd_ack}
+
+    async def cmd_replay(self, args: dict[str, Any]) -> dict[str, Any]:
+        stream = self._known(args["stream"])
+        rows = self.conn.execute("SELECT seq, ts, name, data FROM stream_journal WHERE stream=? AND seq>?"
+                                 " ORDER BY seq LIMIT ?", (stream, args["after_seq"], REPLAY_BATCH)).fetchall()
+        entries = [{"stream": stream, "seq": s, "ts": ts, "name": n, "data": json.loads(d)} for s, ts, n, d in rows]
+        return {"entries": entries, "last_seq": self.last_seq(stream)}
+
+    async def cmd_ack(self, args: dict[str, Any]) -> dict[str, Any]:
+        stream = self._known(args["stream"])
+        consumer, seq = args["consumer"], args["seq"]
+        with self.conn:
+            self.conn.execute("INSERT INTO stream_acks VALUES (?,?,?) ON CONFLICT (stream, consumer)"
+                              " DO UPDATE SET seq=max(seq, excluded.seq)", (stream, consumer, seq))
+            acked = [self._acked(stream, c) for c in self.streams[stream]]
+            floor = min(acked) if acked else 0
+            pruned = self.conn.execute("DELETE FROM stream_journal WHERE stream=? AND seq<=?",
+                                       (stream, floor)).rowcount
+        return {"pruned": pruned}
+
+    def _acked(self, stream: str, consumer: str) -> int:
+        row = self.conn.execute("SELECT seq FROM stream_acks WHERE stream=? AND consumer=?",
+                                (stream, consumer)).fetchone()
+        return row[0] if row else 0
+
+    def _known(self, stream: str) -> str:
+        if stream not in self.streams:
+            raise RpcError("unknown_stream", stream)
+        return stream
+
+
+EntryHandler = Callable[[dict[str, Any], sqlite3.Connection], Awaitable[None]]
+
+
+class DurableConsumer:
+    """Follows one producer's stream; `handler(entry, conn)` runs inside the transaction that moves the cursor.
+
+    The handler writes its effect through `conn` and must not await other work that uses the same connection
+    while it runs (the transaction is open across its awaits).
+    """
+
+    def __init__(self, bus: BusClient, conn: sqlite3.Connection, producer: str, stream: str, consumer: str,
+                 handler: EntryHandler) -> None:
+        self.bus = bus
+        self.conn = conn
+        self.producer = producer
+        self.stream = stream
+        self.consumer = consumer
+        self.handler = handler
+        self.lock = asyncio.Lock()
+        self.wake = asyncio.Event()
+        self.head = 0
+        self.acked = 0
+        self._task: asyncio.Task[None] | None = None
+        conn.execute("CREATE TABLE IF NOT EXISTS stream_cursors (producer TEXT, stream TEXT, seq INTEGER,"
+                     " PRIMARY KEY (producer, stream))")
+
+    @property
+    def cursor(self) -> int:
+        row = self.conn.execute("SELECT seq FROM stream_cursors WHERE producer=? AND stream=?",
+                                (self.producer, self.stream)).fetchone()
+        return row[0] if row else 0
+
+    def start(self) -> None:
+        self.bus.subscribe(f"{self.producer}.evt.{self.stream}", self._on_live)
+        self.bus.subscribe(f"{self.producer}.state.stream.{self.stream}", self._on_head)
+        self._task = asyncio.create_task(self._catch_up_loop(), name=f"durable-{self.producer}-{self.stream}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+    async def _on_head(self, topic: str, env: Any) -> None:
+        last = env.body.get("last_seq") if isinstance(env.body, dict) else None
+        if isinstance(last, int) and last > self.cursor:
+            self.head = max(self.head, last)
+            self.wake.set()
+
+    async def _on_live(self, topic: str, env: Any) -> None:
+        entry = env.body
+        if not isinstance(entry, dict) or not isinstance(entry.get("seq"), int):
+            return
+        async with self.lock:
+            cursor = self.cursor
+            if entry["seq"] == cursor + 1:
+                await self._handle(entry)
+                self.wake.set()  # the catch-up loop acknowledges it
+                return
+        if entry["seq"] > cursor + 1:  # a gap: something was lost in between
+            self.head = max(self.head, entry["seq"])
+            self.wake.set()
+
+    async def _handle(self, entry: dict[str, Any]) -> None:
+        """Run the handler and move the cursor in one transaction; on failure neither happens."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            await self.handler(entry, self.conn)
+            self.conn.execute("INSERT INTO stream_cursors VALUES (?,?,?) ON CONFLICT (producer, stream)"
+                              " DO UPDATE SET seq=excluded.seq", (self.producer, self.stream, entry["seq"]))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    async def _catch_up_loop(self) -> None:
+        backoff = 0.2
+        self.wake.set()
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            try:
+                await self._catch_up()
+                backoff = 0.2
+            except RpcError as exc:
+                log.info("replay of %s.%s not possible yet (%s); retrying in %.1fs", self.producer, self.stream,
+                         exc.code, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self.wake.set()
+            except Exception:
+                log.exception("handling %s.%s failed; retrying", self.producer, self.stream)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self.wake.set()
+
+    async def _catch_up(self) -> None:
+        while True:
+            after = self.cursor
+            reply = await self.bus.call(self.producer, "replay", {"stream": self.stream, "after_seq": after},
+                                        deadline_s=3.0, idempotent=True)
+            for entry in reply["entries"]:
+                async with self.lock:
+                    if entry["seq"] == self.cursor + 1:
+                        await self._handle(entry)
+            cursor = self.cursor
+            if cursor > self.acked:
+                await self.bus.call(self.producer, "ack", {"stream": self.stream, "consumer": self.consumer,
+                                                           "seq": cursor}, deadline_s=3.0, idempotent=True)
+                self.acked = cursor
+            if not reply["entries"] or self.cursor >= reply["last_seq"]:
+                return
