@@ -1,0 +1,1 @@
+"""REON services: one package per supervised process."""

@@ -1,0 +1,1 @@
+"""Development simulators: the world outside the station."""
