@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from bus.contract import Command, Contract
+from bus.harness import wait_until
 from bus.rpc import RpcError, RpcTimeout
 
 CONTRACT = Contract("toy", "a toy service", commands=(
@@ -86,3 +87,26 @@ async def test_repeated_non_idempotent_call_is_executed_once(probe) -> None:
     first = await probe.call("toy", "launch", {}, msg_id="same-id")
     second = await probe.call("toy", "launch", {}, msg_id="same-id")
     assert first == second == {"n": 1} and count == 1
+
+
+async def test_malformed_command_frames_are_dropped_and_the_server_keeps_serving(probe, run_dir) -> None:
+    import msgpack
+    import zmq
+    import zmq.asyncio
+
+    from bus import endpoints
+
+    async def add(args):
+        return {"sum": args["a"] + args["b"]}
+
+    server = await probe.implement("toy", {"add": add, "launch": add, "boom": add}, CONTRACT)
+    raw = zmq.asyncio.Context.instance().socket(zmq.DEALER)
+    raw.setsockopt(zmq.LINGER, 0)
+    raw.connect(endpoints.rpc_endpoint(run_dir, "toy"))
+    for frames in ([b"a", b"b"], [b"\xc1garbage"], [msgpack.packb({"msg_id": 1})],
+                   [msgpack.packb({"msg_id": "m", "src": "s", "session": "x", "seq": 1, "ts": 1.0,
+                                   "kind": "evt", "name": "add"})]):
+        await raw.send_multipart(frames)
+    await wait_until(lambda: server.bad_requests == 4)
+    assert await probe.call("toy", "add", {"a": 1, "b": 1}) == {"sum": 2}
+    raw.close(0)
