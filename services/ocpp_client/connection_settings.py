@@ -1,0 +1,69 @@
+"""What the CSMS link needs to know: where, who, how secured, and how to retry (part 4 §3.1, §5.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+STATION_ID_MAX_LEN = 48
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """One NetworkConnectionProfile as the link uses it. `check()` names the first bad field."""
+
+    csms_url: str  # the OCPP-J endpoint, e.g. wss://csms.example.com/ocpp
+    station_id: str
+    security_profile: int = 1  # 1: Basic auth, 2: TLS + Basic auth, 3: TLS + client certificate
+    basic_auth_password: str | None = None
+    csms_root_ca_file: str | None = None  # PEM file of the CSMS root certificate(s)
+    client_cert_file: str | None = None  # profile 3: the station certificate (chain), PEM
+    client_key_file: str | None = None
+    open_timeout_s: float = 30.0
+    max_message_bytes: int = 1 << 20
+
+    @property
+    def url(self) -> str:
+        """Connection URL: endpoint + "/" + percent-encoded station id (part 4 §3.1.1)."""
+        return f"{self.csms_url.rstrip('/')}/{quote(self.station_id, safe='')}"
+
+    def check(self) -> None:
+        """Raise ValueError naming the first field that is wrong."""
+        scheme = urlsplit(self.csms_url).scheme
+        if scheme not in ("ws", "wss") or not urlsplit(self.csms_url).hostname:
+            raise ValueError(f"csms_url: expected ws://host/... or wss://host/..., got {self.csms_url!r}")
+        if not 0 < len(self.station_id) <= STATION_ID_MAX_LEN or ":" in self.station_id:
+            raise ValueError(f"station_id: 1..{STATION_ID_MAX_LEN} characters without ':', "
+                             f"got {self.station_id!r}")
+        if self.security_profile not in (1, 2, 3):
+            raise ValueError(f"security_profile: 1, 2 or 3, got {self.security_profile!r}")
+        wanted_scheme = "ws" if self.security_profile == 1 else "wss"
+        if scheme != wanted_scheme:
+            raise ValueError(f"csms_url: security profile {self.security_profile} needs {wanted_scheme}://")
+        if self.security_profile in (1, 2) and not self.basic_auth_password:
+            raise ValueError(f"basic_auth_password: required by security profile {self.security_profile}")
+        if self.security_profile >= 2 and not self.csms_root_ca_file:
+            raise ValueError(f"csms_root_ca_file: required by security profile {self.security_profile}")
+        if self.security_profile == 3 and not (self.client_cert_file and self.client_key_file):
+            raise ValueError("client_cert_file, client_key_file: required by security profile 3")
+        if self.open_timeout_s <= 0 or self.max_message_bytes <= 0:
+            raise ValueError("open_timeout_s, max_message_bytes: must be > 0")
+
+
+@dataclass
+class RetryBackOff:
+    """Reconnect back-off of part 4 §5.3; the fields may be changed at run time."""
+
+    wait_minimum_s: float = 5.0  # RetryBackOffWaitMinimum
+    random_range_s: float = 10.0  # RetryBackOffRandomRange
+    repeat_times: int = 3  # RetryBackOffRepeatTimes
+
+    def delay_s(self, retry_index: int, rng: Callable[[], float]) -> float:
+        """Wait before reconnection attempt `retry_index` (0 = the first after a loss).
+
+        WaitMinimum doubled once per failed attempt, at most RepeatTimes times, plus a new random
+        part of at most RandomRange every time.
+        """
+        doublings = min(max(retry_index, 0), max(self.repeat_times, 0))
+        return max(self.wait_minimum_s, 0.0) * 2**doublings + rng() * max(self.random_range_s, 0.0)
