@@ -20,7 +20,7 @@ class Program:
 PROGRAMS = (
     Program("bus", "bus.broker", 10),
     Program("sim", "sim.main", 20, sim_only=True),
-    Program("csms", "sim.csms.__main__", 20, sim_only=True, on_bus=False),
+    Program("csms", "sim.csms", 20, sim_only=True, on_bus=False),
     Program("evse_io", "services.evse_io.service", 100),
     Program("meter", "services.meter.service", 100),
     Program("modem", "services.modem.service", 100),

@@ -30,12 +30,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--boot-status", default="Accepted", choices=["Accepted", "Pending", "Rejected"])
     parser.add_argument("--heartbeat-interval", type=int, default=300, help="BootNotification interval, s")
     parser.add_argument("--verbose", "-v", action="store_true", help="also log WebSocket details")
+    parser.add_argument("--config", help="station config: port, password and control socket come from it")
     args = parser.parse_args(argv)
+    if args.config:
+        from_station_config(args)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     if args.tls_client_ca and not args.tls_cert:
         parser.error("--tls-client-ca needs --tls-cert and --tls-key")
     return args
+
+
+def from_station_config(args: argparse.Namespace) -> None:
+    """Serve the station of this config: its CSMS port and password, the control socket in its run dir."""
+    from bus.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"sim.csms: bad config: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    args.port = config.sim.csms_port
+    args.password = config.csms.password
+    args.control = args.control or str(config.paths.run_dir / "csms.sock")
 
 
 def server_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
