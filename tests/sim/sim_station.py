@@ -1,0 +1,55 @@
+"""A simulated station for tests: its config, the real broker in a thread, a probe, and reon-sim in-process."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bus.config import StationConfig, load_config
+from bus.harness import BrokerThread, Probe, remove_run_dir
+from bus.runtime import running
+from sim.main import SimService
+from tests.stations import write_station
+
+
+@dataclass
+class SimStation:
+    config: StationConfig
+    probe: Probe
+    service: SimService
+
+    @property
+    def sim_dir(self) -> Path:
+        return self.config.sim_dir
+
+    async def call(self, command: str, **args: Any) -> Any:
+        return await self.probe.call("sim", command, args)
+
+    async def world_of(self, evse: int, predicate: Any = lambda body: True, timeout: float = 3.0) -> dict[str, Any]:
+        """The first published world of this EVSE (cached one included) for which predicate holds."""
+        _, env = await self.probe.wait_for(f"sim.state.evse.{evse}", lambda e: predicate(e.body), timeout)
+        return env.body
+
+
+@contextlib.asynccontextmanager
+async def sim_station(directory: Path, *, evses: int = 2,
+                      edit: tuple[str, str] | None = None) -> AsyncIterator[SimStation]:
+    """reon-sim running for a station from tests/stations.py (its file text changed by `edit`, if given)."""
+    path = write_station(directory, sim=True, evses=evses)
+    if edit:
+        path.write_text(path.read_text().replace(*edit))
+    config = load_config(path)
+    broker = BrokerThread(config.paths.run_dir).start()
+    probe = Probe(config.paths.run_dir)
+    try:
+        await probe.start()
+        async with running(SimService, config) as service:
+            assert isinstance(service, SimService)
+            yield SimStation(config, probe, service)
+    finally:
+        await probe.close()
+        broker.stop()
+        remove_run_dir(config.paths.run_dir)
