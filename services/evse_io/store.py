@@ -1,0 +1,37 @@
+"""evse_io's SQLite tables in `<data_dir>/evse_io.db`: the persisted availability of each EVSE.
+
+The same database holds the durable `session` stream's journal (bus.durable creates those tables).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from bus.durable import open_db
+
+DB_NAME = "evse_io.db"
+
+
+def open_store_db(data_dir: Path) -> sqlite3.Connection:
+    """Open (creating the directory and file if needed) evse_io's database: WAL, synchronous=FULL."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return open_db(str(data_dir / DB_NAME))
+
+
+class EvseIoStore:
+    """Availability per EVSE (OCPP ChangeAvailability outlives a restart); committed before a command replies."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        conn.execute("CREATE TABLE IF NOT EXISTS availability (evse_id INTEGER PRIMARY KEY,"
+                     " operative INTEGER NOT NULL)")
+
+    def operative(self, evse_id: int) -> bool:
+        """The requested availability; Operative when never set."""
+        row = self.conn.execute("SELECT operative FROM availability WHERE evse_id=?", (evse_id,)).fetchone()
+        return bool(row[0]) if row else True
+
+    def set_operative(self, evse_id: int, operative: bool) -> None:
+        self.conn.execute("INSERT INTO availability VALUES (?,?) ON CONFLICT (evse_id)"
+                          " DO UPDATE SET operative=excluded.operative", (evse_id, int(operative)))  # autocommit
