@@ -23,6 +23,7 @@ import zmq
 
 from bus import endpoints
 from bus.envelope import BadMessage, Stamper, check, decode, encode
+from bus.frames import recv_frames, send_frames
 
 log = logging.getLogger("bus.broker")
 
@@ -109,7 +110,7 @@ class Broker:
     def _drain_publishers(self, xsub: zmq.Socket, xpub: zmq.Socket) -> None:
         for _ in range(DRAIN_BATCH):
             try:
-                frames = xsub.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(xsub)
             except zmq.Again:
                 return
             if len(frames) != 2:
@@ -129,7 +130,7 @@ class Broker:
                 self.cache[topic] = frames
             elif kind == "hb":
                 self._on_heartbeat(xpub, env)
-            xpub.send_multipart(frames)
+            send_frames(xpub, frames)
             self.forwarded += 1
 
     def _learn_topic(self, topic: bytes) -> str:

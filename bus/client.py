@@ -24,6 +24,7 @@ import zmq.asyncio
 from bus import endpoints
 from bus.contract import Contract, load_contract
 from bus.envelope import BadMessage, Envelope, Stamper, decode, encode
+from bus.frames import recv_frames, send_frames
 from bus.rpc import RpcClient
 
 log = logging.getLogger("bus.client")
@@ -140,7 +141,7 @@ class BusClient:
         env = self.stamper.make(kind, name, body)
         topic = f"{self.src}.hb" if kind == "hb" else f"{self.src}.{kind}.{name}"
         assert self.pub is not None, "start() the client first"
-        self.pub.send_multipart([topic.encode(), encode(env)], zmq.NOBLOCK)  # PUB never blocks
+        send_frames(self.pub, [topic.encode(), encode(env)])  # PUB never blocks
         if kind == "state":
             self.published_state[name] = body
         return env
@@ -195,10 +196,9 @@ class BusClient:
         sub = self.sub
         if sub is None or sub.closed or not self._reading:
             return
-        recv = sub.recv_multipart
         for _ in range(batch):
             try:
-                frames = recv(zmq.NOBLOCK)
+                frames = recv_frames(sub)
             except zmq.Again:
                 break
             self._dispatch(frames)

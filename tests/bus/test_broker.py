@@ -64,8 +64,10 @@ async def test_broker_restart_publishers_and_subscribers_recover_and_cache_refil
     await fresh.start()
     _, env = await fresh.wait_for("modem.state.info", timeout=5)
     assert env.body == {"iccid": "8988"}
+    events = listener.subscribe("modem.evt.registered")
     await pub.publish_event("registered", {"operator": "X"})  # live traffic flows again
-    await listener.wait_for("modem.evt.registered", timeout=5)
+    _, env = await events.get(timeout=5)
+    assert env.body == {"operator": "X"}
     for client in (fresh, listener, pub):
         await client.close()
     broker.stop()
