@@ -190,7 +190,7 @@ def _csms(t: Table, base: Path) -> Csms:
     url = t.str("url")
     if not url.startswith(("ws://", "wss://")):
         raise ConfigError(t.key("url"), f"must start with ws:// or wss://, got {url!r}")
-    profile = t.int("security_profile", 1, lo=0, hi=3)
+    profile = t.int("security_profile", 1, lo=1, hi=3)
     csms = Csms(url=url.rstrip("/"), security_profile=profile, password=t.str("password", None),
                 ca_file=t.path("ca_file", base, None), client_cert=t.path("client_cert", base, None),
                 client_key=t.path("client_key", base, None))

@@ -1,0 +1,59 @@
+"""Contract of reon-ocpp: the CSMS link, the durable outbound queue, boot reason for the next start.
+
+Read this first. `csms` is published at start, on every change of the link, registration or queue, and
+every 30 s. The transaction module adds its own state (`transaction.{evse}`) in TRANSACTION_STATE below.
+"""
+
+from __future__ import annotations
+
+from bus.contract import Command, Contract, Topic
+
+REGISTRATION = "enum(Unknown|Pending|Accepted|Rejected)"  # Unknown: no BootNotificationResponse yet
+BOOT_REASONS = ("ApplicationReset", "FirmwareUpdate", "LocalReset", "PowerUp", "RemoteReset", "ScheduledReset",
+                "Triggered", "Unknown", "Watchdog")
+
+CSMS_STATE = {
+    "url": "str",  # the CSMS endpoint + "/" + station id
+    "connected": "bool",  # the WebSocket is up
+    "held_down": "bool",  # `disconnect` keeps it down until `connect`
+    "registration": REGISTRATION,
+    "queue_depth": "int",  # messages in the durable outbound queue, not yet delivered
+    "dead_letters": "int",  # messages that exhausted their attempts (command dead_letters lists them)
+    "security_profile": "int",
+    "last_message_at": "float?",  # UTC seconds of the last frame received from the CSMS
+}
+
+DEAD_LETTER = {
+    "id": "int", "action": "str", "kind": "str", "payload": "dict", "attempts": "int",
+    "queued_at": "float", "died_at": "float", "error": "str",
+}
+
+#: The transaction module declares its state topics here (e.g. Topic("transaction.{evse}", …)); reonctl status
+#: reads `ocpp.state.transaction.<n>` {transaction_id, charging_state}.
+TRANSACTION_STATE: tuple[Topic, ...] = ()
+
+CONTRACT = Contract(
+    service="ocpp",
+    doc="the OCPP 2.0.1 link to the CSMS: boot, device model, remote commands, durable outbound queue",
+    state=(
+        Topic("csms", CSMS_STATE,
+              "the CSMS link: connected, registration (BootNotification status), outbound queue depth and dead"
+              " letters; published at start, on every change and every 30 s"),
+        Topic("transactions", {"active": "int"},
+              "ongoing transactions on the whole station; the firmware service installs only at 0; at start and"
+              " on every change"),
+        *TRANSACTION_STATE,
+    ),
+    commands=(
+        Command("disconnect", {}, CSMS_STATE,
+                "drop the CSMS link and keep it down until `connect` (queued messages wait)", idempotent=True),
+        Command("connect", {}, CSMS_STATE,
+                "release a `disconnect`: connect now, without back-off", idempotent=True),
+        Command("dead_letters", {"limit": "int?"}, {"count": "int", "dead_letters": [DEAD_LETTER]},
+                "queued messages that exhausted MessageAttempts (newest first, at most limit, default 100)",
+                idempotent=True),
+        Command("set_boot_reason", {"reason": f"enum({'|'.join(BOOT_REASONS)})"}, {"reason": "str"},
+                "persist the BootNotification reason for the next start (call before causing a restart, e.g."
+                " FirmwareUpdate); consumed once that boot is Accepted", idempotent=True),
+    ),
+)
