@@ -89,10 +89,10 @@ class Broker:
                     next_table = now + TABLE_REFRESH_S
                 timeout_ms = max(0, min(next_beat, next_table) - time.monotonic()) * 1000
                 events = dict(poller.poll(min(timeout_ms, 200)))
+                if xpub in events:  # subscriptions first: a subscriber that asked before a publish gets it
+                    self._drain_subscriptions(xpub)
                 if xsub in events:
                     self._drain_publishers(xsub, xpub)
-                if xpub in events:
-                    self._drain_subscriptions(xpub)
                 if router in events:
                     self._serve_rpc(router)
         finally:
