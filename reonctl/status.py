@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from bus.config import StationConfig
+from bus.host import running_firmware_version
 from reonctl import station, supervisor
 from reonctl.programs import configured_programs
 
@@ -43,7 +44,8 @@ def collect(config: StationConfig) -> dict[str, Any]:
     return {
         "station": {"id": config.station.id, "serial_number": config.station.serial_number,
                     "model": config.station.model, "vendor": config.station.vendor,
-                    "firmware_version": config.station.firmware_version, "sim": config.sim.enabled},
+                    "firmware_version": running_firmware_version(config.paths.data_dir, config.station.firmware_version),
+                    "sim": config.sim.enabled},
         "services": services,
         "csms": _csms(config, state),
         "evses": _evses(config, state, now),
@@ -102,7 +104,8 @@ def _meters(config: StationConfig, state: dict[str, Any], now: float) -> dict[st
 
 def _firmware(config: StationConfig, state: dict[str, Any]) -> dict[str, Any]:
     body = state.get("firmware.state.job") or {}
-    return {"version": body.get("version") or config.station.firmware_version,
+    running = running_firmware_version(config.paths.data_dir, config.station.firmware_version)
+    return {"version": body.get("version") or running,
             "update_status": body.get("status"), "request_id": body.get("request_id")}
 
 

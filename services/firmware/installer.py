@@ -17,7 +17,6 @@ import shlex
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-VERSION_FILE = "firmware_version"
 POLL_S = 0.2
 _EXTENSIONS = {".raucb", ".swu", ".mender", ".bin", ".img", ".tar", ".gz", ".tgz", ".xz", ".bz2", ".zst", ".zip"}
 _VERSION = re.compile(r"(?<![0-9])(\d+(?:\.\d+)+(?:[-+~][0-9A-Za-z.+~-]*[0-9A-Za-z])?)")
@@ -25,23 +24,6 @@ _VERSION = re.compile(r"(?<![0-9])(\d+(?:\.\d+)+(?:[-+~][0-9A-Za-z.+~-]*[0-9A-Za
 
 class CommandError(Exception):
     """The configured command cannot be rendered (an unknown {placeholder})."""
-
-
-def boot_id() -> str:
-    """Changes at every boot of the machine (Linux); empty where unknown."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def running_version(data_dir: Path, configured: str) -> str:
-    """`<data_dir>/firmware_version` (written by the booted image) if present, else the station file's."""
-    try:
-        version = (Path(data_dir) / VERSION_FILE).read_text().strip()
-    except OSError:
-        return configured
-    return version or configured
 
 
 def target_version(location: str) -> str | None:

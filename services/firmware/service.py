@@ -20,10 +20,11 @@ from bus import runtime
 from bus.client import BusClient
 from bus.config import StationConfig
 from bus.durable import DurableProducer, open_db
+from bus.host import running_firmware_version
 from bus.rpc import RpcError
 from services.firmware.contract import CONTRACT, STREAM, STREAM_CONSUMERS
 from services.firmware.download import SCHEMES
-from services.firmware.installer import running_version, target_version
+from services.firmware.installer import target_version
 from services.firmware.log_job import LogSettings, LogUpload
 from services.firmware.log_upload import archive_name, log_files
 from services.firmware.signature import CertificateError, check_signing_certificate, load_roots
@@ -280,7 +281,7 @@ class FirmwareService(runtime.Service):
 
     # -- state -----------------------------------------------------------------------------------------
     def _version(self) -> str:
-        return running_version(self.config.paths.data_dir, self.config.station.firmware_version)
+        return running_firmware_version(self.config.paths.data_dir, self.config.station.firmware_version)
 
     def _pending_body(self) -> dict[str, Any]:
         return {"pending": self.install_pending, "allow_new_sessions": self.allow_new_sessions}

@@ -25,8 +25,9 @@ from urllib.parse import unquote, urlsplit
 
 from cryptography import x509
 
+from bus.host import os_boot_id, running_firmware_version
 from services.firmware.download import Download, DownloadError, in_thread, sha256_file
-from services.firmware.installer import CommandError, Installer, boot_id, render, run_reboot, running_version
+from services.firmware.installer import CommandError, Installer, render, run_reboot
 from services.firmware.signature import verify_signature
 from services.firmware.store import FirmwareJob, Store
 
@@ -200,7 +201,7 @@ class FirmwareUpdate:
             log.info("firmware request %d: waiting for the transactions to end", job.request_id)
             await self._report("InstallScheduled")
             await self.gate.wait_idle()
-        job.install_boot_id = boot_id()
+        job.install_boot_id = os_boot_id()
         await self._advance("installing")
 
     async def _installing(self) -> None:
@@ -209,7 +210,7 @@ class FirmwareUpdate:
         if installer.pid_file.exists() or installer.rc_file.exists():
             log.info("firmware request %d: the installer was started before this process; waiting for it",
                      job.request_id)
-            status = await installer.wait(same_boot=job.install_boot_id == boot_id())
+            status = await installer.wait(same_boot=job.install_boot_id == os_boot_id())
         else:
             try:
                 command = render(self.settings.installer, bundle=self.bundle, version=job.target_version)
@@ -236,7 +237,7 @@ class FirmwareUpdate:
 
     async def _confirm_after_reboot(self) -> None:
         job = self.job
-        running = running_version(self.settings.data_dir, self.settings.configured_version)
+        running = running_firmware_version(self.settings.data_dir, self.settings.configured_version)
         if job.target_version and running != job.target_version:
             await self._finish("InstallVerificationFailed", f"running {running}, expected {job.target_version}")
             return

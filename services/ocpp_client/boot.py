@@ -21,7 +21,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from services.ocpp_client.clock import TIME_ADJUSTMENT_REPORTING_THRESHOLD_S
@@ -35,17 +34,7 @@ log = logging.getLogger("reon.ocpp.boot")
 MODEM_WAIT_S = 3.0
 NEXT_REASON_KEY = "next_boot_reason"
 ACCEPTED_DATA_KEY = "accepted_boot_data"
-FIRMWARE_VERSION_FILE = "firmware_version"
 C = "OCPPCommCtrlr"
-
-
-def firmware_version(data_dir: Path, configured: str) -> str:
-    """The running firmware's version: `<data_dir>/firmware_version` (written after an update) or the config's."""
-    try:
-        text = (data_dir / FIRMWARE_VERSION_FILE).read_text(encoding="utf-8").strip()
-    except OSError:
-        return configured
-    return text[:50] or configured
 
 
 class ModemIdentity:
@@ -219,14 +208,6 @@ class Boot:
         correction = self.ctx.clock.adjust(current_time)
         if was_synced and abs(correction) > TIME_ADJUSTMENT_REPORTING_THRESHOLD_S:
             await self.ctx.security.report("SettingSystemTime", f"clock corrected by {correction:+.0f} s")
-
-
-def os_boot_id() -> str | None:
-    """The kernel's id of this boot of the board (a new one after every reboot), or None when not Linux."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip() or None
-    except OSError:
-        return None
 
 
 def persist_next_reason(db: Any, reason: str) -> None:

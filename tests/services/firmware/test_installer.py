@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from bus.harness import wait_until
+from bus.host import running_firmware_version
 from services.firmware.installer import (
     CommandError,
     Installer,
     render,
     run_reboot,
-    running_version,
     target_version,
 )
 
@@ -33,9 +33,9 @@ def test_target_version_comes_from_the_query_or_the_file_name(location: str, ver
 
 
 def test_running_version_file_overrides_the_station_file(tmp_path: Path) -> None:
-    assert running_version(tmp_path, "0.1.1") == "0.1.1"
+    assert running_firmware_version(tmp_path, "0.1.1") == "0.1.1"
     (tmp_path / "firmware_version").write_text("0.2.0\n")
-    assert running_version(tmp_path, "0.1.1") == "0.2.0"
+    assert running_firmware_version(tmp_path, "0.1.1") == "0.2.0"
 
 
 def test_command_gets_shell_quoted_bundle_and_version(tmp_path: Path) -> None:
