@@ -17,6 +17,7 @@ from reonctl.programs import configured_programs
 def collect(config: StationConfig) -> dict[str, Any]:
     """The whole status document (`status --json`); sections of services not installed stay empty."""
     now = time.time()
+    version = running_firmware_version(config.paths.data_dir, config.station.firmware_version)
     procs = supervisor.process_table(config)
     cache = station.snapshot(config) or {}
     state = {topic: item["body"] for topic, item in cache.items()}
@@ -44,7 +45,7 @@ def collect(config: StationConfig) -> dict[str, Any]:
     return {
         "station": {"id": config.station.id, "serial_number": config.station.serial_number,
                     "model": config.station.model, "vendor": config.station.vendor,
-                    "firmware_version": running_firmware_version(config.paths.data_dir, config.station.firmware_version),
+                    "firmware_version": version,
                     "sim": config.sim.enabled},
         "services": services,
         "csms": _csms(config, state),

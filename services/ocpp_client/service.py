@@ -25,8 +25,9 @@ from bus import runtime
 from bus.client import BusClient
 from bus.config import StationConfig
 from bus.envelope import Envelope
+from bus.host import running_firmware_version
 from services.ocpp_client.availability import Availability
-from services.ocpp_client.boot import Boot, ModemIdentity, firmware_version, persist_next_reason
+from services.ocpp_client.boot import Boot, ModemIdentity, persist_next_reason
 from services.ocpp_client.clock import StationClock
 from services.ocpp_client.connection import LinkUp
 from services.ocpp_client.context import OcppContext
@@ -79,7 +80,7 @@ class OcppService(runtime.Service):
         self._dirty = asyncio.Event()
         data_dir = config.paths.data_dir
         self.db = open_store(data_dir)
-        firmware = firmware_version(data_dir, config.station.firmware_version)
+        firmware = running_firmware_version(data_dir, config.station.firmware_version)
         self.clock = StationClock()
         self.dm = open_device_model(config, firmware, self.clock)
         self.link = CsmsLink(config, self.dm, on_up=self._link_changed, on_down=self._link_changed,
@@ -122,7 +123,7 @@ class OcppService(runtime.Service):
         - evse_io's durable session stream: `DurableConsumer(self.bus, self.db, "evse_io", "session", "ocpp",
           handler)`, started in `start()` (marked); evse_io's EVSE state: `self.availability.evse_state(n)`.
         - meter samples: `self.subscribe("meter.evt.sample.", …)` / `meter.state.meter.<n>`, `meter.read_now`.
-        - restarts: `self.boot.start_reason` (PowerUp, RemoteReset, …) and `boot.os_boot_id()`.
+        - restarts: `self.boot.start_reason` (PowerUp, RemoteReset, …) and `bus.host.os_boot_id()`.
         They fill the fields of `self.ctx.hooks` (hooks.py; do not replace the object), call
         `ctx.hooks.transactions_changed()` when a transaction starts or ends, add their loops to `run()`
         (marked) and declare their bus state in contract.TRANSACTION_STATE.
