@@ -6,35 +6,21 @@ running, or a refusal, prints why and exits 1.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from bus.config import StationConfig
-from bus.rpc import RpcError, RpcTimeout
 from reonctl import station
 
 DEADLINE_S = 10.0
 
 
 def call_ocpp(config: StationConfig, command: str, args: dict[str, Any]) -> Any:
-    if not (config.paths.run_dir / "ocpp.rpc").exists():
-        _fail(f"reon-ocpp is not running for station {config.station.id} (start it with `reonctl up`)")
-    try:
-        return asyncio.run(station.call(config, "ocpp", command, args, deadline_s=DEADLINE_S))
-    except RpcTimeout:
-        _fail(f"reon-ocpp did not answer within {DEADLINE_S:g} s")
-    except RpcError as exc:
-        _fail(f"ocpp {command} refused: {exc.code}: {exc.message}")
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"reonctl ocpp: {message}", err=True)
-    sys.exit(1)
+    """The ocpp service's answer; a clear message and exit 1 when it is not running or refuses."""
+    return station.call_or_exit(config, "ocpp", command, args, deadline_s=DEADLINE_S)
 
 
 def describe_link(state: dict[str, Any]) -> str:

@@ -6,15 +6,12 @@ a station that is not running, or a refusal, prints why and exits 1.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from bus.config import StationConfig
-from bus.rpc import RpcError, RpcTimeout
 from reonctl import station
 from sim.contract import FAULT_KINDS, MODEM_ACTIONS
 
@@ -24,20 +21,8 @@ CABLES_A = ("13", "20", "32", "70")
 
 def call_sim(config: StationConfig, command: str, args: dict[str, Any]) -> Any:
     """The sim service's answer; a clear message and exit 1 when it is not running or refuses."""
-    if not (config.paths.run_dir / "sim.rpc").exists():
-        _fail(f"reon-sim is not running for station {config.station.id} (start it with `reonctl up`; "
-              "it runs only with [sim] enabled = true)")
-    try:
-        return asyncio.run(station.call(config, "sim", command, args, deadline_s=DEADLINE_S))
-    except RpcTimeout:
-        _fail(f"reon-sim did not answer within {DEADLINE_S:g} s (is the station running?)")
-    except RpcError as exc:
-        _fail(f"sim {command} refused: {exc.code}: {exc.message}")
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"reonctl sim: {message}", err=True)
-    sys.exit(1)
+    return station.call_or_exit(config, "sim", command, args, deadline_s=DEADLINE_S,
+                                hint="start it with `reonctl up`; it runs only with [sim] enabled = true")
 
 
 def describe_evse(world: dict[str, Any]) -> str:

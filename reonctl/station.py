@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import sys
+from typing import Any, NoReturn
+
+import click
 
 from bus.client import BusClient
 from bus.config import StationConfig
-from bus.rpc import RpcError
+from bus.rpc import RpcError, RpcTimeout
 
 
 async def _snapshot(config: StationConfig, prefix: str, deadline_s: float) -> dict[str, Any]:
@@ -35,3 +38,22 @@ async def call(config: StationConfig, service: str, command: str, args: dict[str
         return await client.call(service, command, args, deadline_s=deadline_s)
     finally:
         client.rpc.close()
+
+
+def call_or_exit(config: StationConfig, service: str, command: str, args: dict[str, Any], *,
+                 deadline_s: float = 3.0, hint: str = "start it with `reonctl up`") -> Any:
+    """A running service's answer for a CLI command; a clear line on stderr and exit 1 when it cannot be had."""
+    program = f"reon-{service.replace('_', '-')}"
+    if not (config.paths.run_dir / f"{service}.rpc").exists():
+        _fail(service, f"{program} is not running for station {config.station.id} ({hint})")
+    try:
+        return asyncio.run(call(config, service, command, args, deadline_s=deadline_s))
+    except RpcTimeout:
+        _fail(service, f"{program} did not answer within {deadline_s:g} s (is the station running?)")
+    except RpcError as exc:
+        _fail(service, f"{service} {command} refused: {exc.code}: {exc.message}")
+
+
+def _fail(service: str, message: str) -> NoReturn:
+    click.echo(f"reonctl {service}: {message}", err=True)
+    sys.exit(1)
