@@ -27,7 +27,6 @@ from services.firmware.download import SCHEMES
 from services.firmware.installer import target_version
 from services.firmware.log_job import LogSettings, LogUpload
 from services.firmware.log_upload import archive_name, log_files
-from services.firmware.signature import CertificateError, check_signing_certificate, load_roots
 from services.firmware.store import DEFAULT_RETRIES, DEFAULT_RETRY_INTERVAL_S, FirmwareJob, LogJob, Store
 from services.firmware.updater import FirmwareUpdate, IdleGate, UpdateSettings, discard, work_dir
 
@@ -169,7 +168,9 @@ class FirmwareService(runtime.Service):
             return None if not signature else ("Rejected", "a signature without a signing certificate")
         if root is not None and not (certificate and signature):
             return "Rejected", "secure firmware update needs signingCertificate and signature"
-        try:
+        from services.firmware.signature import CertificateError, check_signing_certificate, load_roots
+
+        try:  # cryptography is imported only here and in the updater: ~10 MB the idle service need not hold
             check_signing_certificate(certificate or "", load_roots(root))
         except CertificateError as exc:
             await self.security_event("InvalidFirmwareSigningCertificate", str(exc))

@@ -23,12 +23,9 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from cryptography import x509
-
 from bus.host import os_boot_id, running_firmware_version
 from services.firmware.download import Download, DownloadError, in_thread, sha256_file
 from services.firmware.installer import CommandError, Installer, render, run_reboot
-from services.firmware.signature import verify_signature
 from services.firmware.store import FirmwareJob, Store
 
 log = logging.getLogger("firmware")
@@ -181,6 +178,10 @@ class FirmwareUpdate:
             await self._finish("DownloadFailed", f"the image {self.bundle} is gone")
             return
         digest = self._digest or (await asyncio.to_thread(sha256_file, self.bundle)).digest()
+        from cryptography import x509  # loaded only when a signature is checked
+
+        from services.firmware.signature import verify_signature
+
         cert = x509.load_pem_x509_certificates(job.signing_certificate.encode())[0]
         if not verify_signature(cert, job.signature, digest, allow_rsa_pkcs1v15=self.settings.allow_rsa_pkcs1v15):
             await self._report("InvalidSignature")
