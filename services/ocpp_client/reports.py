@@ -52,10 +52,7 @@ def get_variables(dm: DeviceModel, request: Payload, *, message_bytes: int | Non
         attribute = data.get("attributeType", "Actual")
         ref = _ref(data["component"], data["variable"])
         spec = dm.lookup(ref)
-        if spec is None:
-            outcome = AttributeOutcome(_unknown_status(dm, ref))
-        else:
-            outcome = dm.read_for_csms(spec, attribute)
+        outcome = AttributeOutcome(_unknown_status(dm, ref)) if spec is None else dm.read_for_csms(spec, attribute)
         result: Payload = {"attributeStatus": outcome.status, "attributeType": attribute}
         if outcome.status == "Accepted":
             result["attributeValue"] = outcome.value or ""
