@@ -1,8 +1,10 @@
 """`reonctl csms …`: drive the development CSMS (sim mode) through its control socket `<run_dir>/csms.sock`.
 
 `call ACTION 'JSON'` sends a CSMS→station CALL and prints the station's answer; `messages [ACTION]` lists what
-the station sent; `stations` lists the connected stations. The CSMS program runs under supervisord in sim mode
-(`python -m sim.csms --config <station file>`: port, password and control socket from the station config).
+the station sent; `stations` lists the connected stations; `transactions` shows each transaction rebuilt from the
+TransactionEvents the station sent; `token TOKEN STATUS [--group G]` sets how the CSMS answers for a card.
+The CSMS program runs under supervisord in sim mode (`python -m sim.csms --config <station file>`: port,
+password and control socket from the station config).
 """
 
 from __future__ import annotations
@@ -95,3 +97,45 @@ def stations(config: StationConfig) -> None:
     """The stations connected to the development CSMS."""
     for station_id in ask(config, {"cmd": "stations"}):
         click.echo(station_id)
+
+
+ID_TOKEN_STATUSES = ("Accepted", "Blocked", "ConcurrentTx", "Expired", "Invalid", "NoCredit", "NotAllowedTypeEVSE",
+                     "NotAtThisLocation", "NotAtThisTime", "Unknown")
+
+
+@csms.command()
+@click.argument("token")
+@click.argument("status", type=click.Choice(ID_TOKEN_STATUSES))
+@click.option("--group", help="groupIdToken the CSMS returns with it (e.g. the MasterPassGroupId)")
+@click.pass_obj
+def token(config: StationConfig, token: str, status: str, group: str | None) -> None:
+    """How the CSMS answers Authorize / TransactionEvent for card TOKEN from now on, e.g.
+    `reonctl csms token 04A1B2C3 Blocked`."""
+    ask(config, {"cmd": "set_token", "id_token": token, "status": status, "group_id": group})
+    click.echo(f"{token}: {status}" + (f" (group {group})" if group else ""))
+
+
+@csms.command()
+@click.option("--json", "as_json", is_flag=True, help="the whole records as a JSON list")
+@click.pass_obj
+def transactions(config: StationConfig, as_json: bool) -> None:
+    """The station's transactions, rebuilt from the TransactionEvents it sent: seqNos, start, end, energy."""
+    found = ask(config, {"cmd": "transactions", "station": config.station.id})
+    if as_json:
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    if not found:
+        click.echo("no TransactionEvent received")
+    for tx in found:
+        energy = "-" if tx["energy_wh"] is None else f"{tx['energy_wh']:.1f} Wh"
+        problems = [f"missing seqNo {tx['missing_seq_nos']}"] if tx["missing_seq_nos"] else []
+        problems += [f"seqNo received twice {tx['duplicate_seq_nos']}"] if tx["duplicate_seq_nos"] else []
+        click.echo(f"{tx['transaction_id']}  EVSE {tx['evse']}  card {tx['id_token'] or '-'}  seqNo {_span(tx)}"
+                   f"  {tx['started_at'] or '?'} → {tx['ended_at'] or 'ongoing'}"
+                   f"{' (' + tx['stopped_reason'] + ')' if tx['stopped_reason'] else ''}  {energy}"
+                   f"  offline events {tx['offline_events']}" + (f"  {'; '.join(problems)}" if problems else ""))
+
+
+def _span(tx: dict[str, Any]) -> str:
+    seq_nos = sorted(set(tx["seq_nos"]))
+    return f"{seq_nos[0]}..{seq_nos[-1]}" if seq_nos else "-"

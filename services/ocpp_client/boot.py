@@ -84,6 +84,7 @@ class Boot:
         self._triggered = False
         self._next_boot_at = 0.0  # monotonic; Pending/Rejected wait until then
         self._first = True
+        self._recheck = False
         ctx.dm.on_change(C, "HeartbeatInterval", lambda _change: self._wake.set())
 
     # ---- triggers ---------------------------------------------------------------------------------
@@ -94,6 +95,11 @@ class Boot:
         self._wake.set()
 
     def link_changed(self) -> None:
+        self._wake.set()
+
+    def data_changed(self) -> None:
+        """The boot data may have changed while connected (a new SIM): BootNotification again if it did."""
+        self._recheck = True
         self._wake.set()
 
     async def heartbeat(self) -> dict[str, Any] | None:
@@ -189,6 +195,10 @@ class Boot:
         connection = link.connection.stats.connects
         while link.up.is_set() and self.ctx.accepted and link.connection.stats.connects == connection:
             if await self._sleep(self.ctx.dm.get_int(C, "HeartbeatInterval")):
+                if self._recheck:
+                    self._recheck = False
+                    if self._needs_boot():
+                        return  # the run loop sends the new BootNotification
                 continue  # woken: interval changed or link changed; look again
             if link.up.is_set():
                 await self.heartbeat()

@@ -28,9 +28,24 @@ DEAD_LETTER = {
     "queued_at": "float", "died_at": "float", "error": "str",
 }
 
-#: The transaction module declares its state topics here (e.g. Topic("transaction.{evse}", …)); reonctl status
-#: reads `ocpp.state.transaction.<n>` {transaction_id, charging_state}.
-TRANSACTION_STATE: tuple[Topic, ...] = ()
+TRANSACTION = {
+    "evse": "int",
+    "transaction_id": "str?",  # the open transaction; None: none on this EVSE
+    "charging_state": "enum(Idle|EVConnected|Charging|SuspendedEV|SuspendedEVSE)?",  # as last reported
+    "seq_no": "int?",  # the seqNo its next TransactionEvent gets
+    "id_token": "str?",  # idToken of the authorization that started or last held it
+    "started_at": "float?",  # UTC seconds
+    "energy_wh": "float?",  # delivered in this transaction so far (meter now − Transaction.Begin)
+    "authorized": "bool",  # an authorization is in force on the EVSE (with or without a transaction)
+}
+
+#: The transaction module's state; reonctl status reads `ocpp.state.transaction.<n>` {transaction_id,
+#: charging_state}.
+TRANSACTION_STATE: tuple[Topic, ...] = (
+    Topic("transaction.{evse}", TRANSACTION,
+          "per EVSE: its open OCPP transaction (all None when there is none); published at start and on every"
+          " change (a TransactionEvent queued, a meter sample moving energy_wh)"),
+)
 
 CONTRACT = Contract(
     service="ocpp",

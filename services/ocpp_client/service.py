@@ -5,13 +5,14 @@ device model), boot (B01–B04, Heartbeat), provisioning (device model requests 
 (ChangeAvailability, StatusNotification), reset, trigger, remote (UnlockConnector, DataTransfer, ClearCache),
 firmware (UpdateFirmware, GetLog, the firmware service's status stream), security (A04), queue (the durable
 outbound queue). They share one OcppContext (context.py) and one SQLite
-database, `<data_dir>/ocpp.db`. The transaction, authorization and meter-value modules plug in at
-`plug_in_transactions`.
+database, `<data_dir>/ocpp.db`. The transaction, authorization and meter-value modules (tx_service,
+auth_service, meter_service) plug in at `plug_in_transactions`.
 
 Bus in: `modem.state.modem` (ICCID/IMSI for BootNotification and the device model), `evse_io.state.evse.<n>`
-(connector status), the durable stream `firmware.evt.status`. Bus out: `ocpp.state.csms`,
-`ocpp.state.transactions`; commands to evse_io (set_availability, unlock) and firmware (update_firmware,
-get_log, status). Resets go through supervisord (reset.py).
+(connector status, charging hints), the durable streams `firmware.evt.status` and `evse_io.evt.session`,
+`evse_io.evt.token` (cards), `meter.evt.sample.<n>`. Bus out: `ocpp.state.csms`, `ocpp.state.transactions`,
+`ocpp.state.transaction.<n>`; commands to evse_io (authorize, stop, set_current_limit, set_availability,
+unlock) and firmware (update_firmware, get_log, status). Resets go through supervisord (reset.py).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from services.ocpp_client.reset import Reset, Restarter, SupervisorRestarter
 from services.ocpp_client.security import SecurityEvents
 from services.ocpp_client.store import db_path, open_store
 from services.ocpp_client.trigger import Trigger
+from services.ocpp_client.tx_service import TransactionService
 
 NOMINAL_VOLTAGE_V = 230.0
 LAST_MESSAGE_PUBLISH_S = 5.0
@@ -127,7 +129,9 @@ class OcppService(runtime.Service):
         They fill the fields of `self.ctx.hooks` (hooks.py; do not replace the object), call
         `ctx.hooks.transactions_changed()` when a transaction starts or ends, add their loops to `run()`
         (marked) and declare their bus state in contract.TRANSACTION_STATE.
+        tx_service.py (with auth_service.py and meter_service.py) is that module.
         """
+        self.transactions = TransactionService(self.ctx, boot=self.boot, evse_available=self._evse_available)
 
     # ---- life -------------------------------------------------------------------------------------
 
@@ -139,14 +143,14 @@ class OcppService(runtime.Service):
         await self.security.report("StartupOfTheDevice", f"boot reason {self.boot.reason}")
         self.reset.resume()
         self.firmware.start()
-        # the transaction module starts here (its durable consumer of evse_io's session stream), before the link
+        await self.transactions.start()  # its durable consumer of evse_io's session stream, before the link
         await self.link.start()
 
     async def run(self) -> None:
         loops: dict[str, Callable[[], Awaitable[None]]] = {
             "boot": self.boot.run, "queue": self.queue.run, "status": self.availability.run,
             "state": self._publish_loop,
-            # the transaction module's loops go here
+            **self.transactions.loops(),
         }
         async with asyncio.TaskGroup() as tasks:
             for name, loop in loops.items():
@@ -164,7 +168,7 @@ class OcppService(runtime.Service):
                 await asyncio.sleep(LOOP_RESTART_S)
 
     async def stop(self) -> None:
-        # the transaction module stops first (its durable consumer) here
+        await self.transactions.stop()
         await self.firmware.stop()
         await self.reset.stop()
         await self.link.stop()
@@ -201,6 +205,13 @@ class OcppService(runtime.Service):
                     published[name] = state
 
     # ---- callbacks --------------------------------------------------------------------------------
+
+    def _evse_available(self, evse_id: int) -> bool:
+        """For RequestStartTransaction: operative at every level, and evse_io reports it neither Faulted nor
+        Unavailable."""
+        state = self.availability.evse_state(evse_id)
+        return self.availability.evse_operative(evse_id) and state is not None \
+            and state.get("connector_status") not in ("Faulted", "Unavailable")
 
     def _link_changed(self, _info: LinkUp | str) -> None:
         self.boot.link_changed()

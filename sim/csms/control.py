@@ -7,6 +7,8 @@ A unix stream socket; one JSON object per line in, one per line out, in the bus 
     {"cmd": "messages", "station": "CS01", "action": "BootNotification", "since": 0}
     {"cmd": "set_boot_response", "status": "Pending", "interval": 10, "station": null}
     {"cmd": "set_token", "id_token": "ABC", "status": "Blocked", "group_id": null}
+    {"cmd": "tokens"}                                          -> {"ABC": {"status": "Blocked"}}
+    {"cmd": "transactions", "station": "CS01"}                 -> [{"transaction_id": ..., "seq_nos": [...]}]
     {"cmd": "set_password", "passwords": ["..."], "station": null}
     {"cmd": "send_raw", "station": "CS01", "text": "[2,\"1\",\"Reset\",{}]"}
     {"cmd": "disconnect", "station": "CS01"}
@@ -104,6 +106,10 @@ class ControlServer:
         if cmd == "set_token":
             csms.set_token(request["id_token"], request.get("status", "Accepted"), request.get("group_id"))
             return None
+        if cmd == "tokens":
+            return csms.policy.tokens
+        if cmd == "transactions":
+            return csms.transactions(request["station"])
         if cmd == "set_password":
             csms.set_password(*request["passwords"], station_id=request.get("station"))
             return None

@@ -29,6 +29,7 @@ from websockets.http11 import Request, Response
 
 from sim.csms.policy import CsmsCallError, CsmsPolicy, MessageRecord, Override, StationNotConnected
 from sim.csms.session import StationSession
+from sim.csms.transactions import transactions_from
 
 log = logging.getLogger("sim.csms")
 SUBPROTOCOL = "ocpp2.0.1"
@@ -143,6 +144,10 @@ class DevCsms:
         """Frames received from a station, from index `since`, optionally of one action."""
         records = self._records.get(station_id, [])[since:]
         return [r for r in records if action is None or r.action == action]
+
+    def transactions(self, station_id: str) -> list[dict[str, Any]]:
+        """The station's transactions rebuilt from the TransactionEvents it sent (sim/csms/transactions.py)."""
+        return transactions_from(self.messages(station_id, "TransactionEvent"))
 
     async def wait_for_message(self, station_id: str, action: str | None, *, since: int = 0,
                                kind: str = "call", timeout_s: float = 5.0) -> MessageRecord:

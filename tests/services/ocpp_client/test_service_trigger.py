@@ -44,8 +44,8 @@ async def test_unknown_evse_is_rejected_and_unsupported_messages_not_implemented
     assert reply["status"] == "Rejected"
     reply, _ = await _trigger(csms, station, "SignCombinedCertificate")
     assert reply == {"status": "NotImplemented"}
-    reply, _ = await _trigger(csms, station, "MeterValues")  # no transaction module plugged in
-    assert reply == {"status": "NotImplemented"}
+    reply, _ = await _trigger(csms, station, "MeterValues")  # no meter has sent a sample
+    assert reply == {"status": "Rejected"}
 
 
 async def test_meter_values_trigger_runs_the_hook_after_the_response(ocpp, csms, station) -> None:

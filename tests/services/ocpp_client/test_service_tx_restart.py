@@ -1,0 +1,36 @@
+"""The ocpp service stopped and started again in the middle of a session: the transaction goes on with the next
+seqNo; what evse_io reported meanwhile comes from its durable stream, with its own time."""
+
+from __future__ import annotations
+
+import time
+
+from services.ocpp_client.meter_values import parse_utc
+from tests.services.ocpp_client.tx_world import *  # noqa: F403
+from tests.services.ocpp_client.tx_world import Drive, assert_seq_nos_complete, booted, start_ocpp
+
+
+async def test_restarts_mid_session_leave_no_seq_no_gap_or_repeat(world, csms, modem, station, probe,
+                                                                  drive: Drive) -> None:
+    async with start_ocpp(station):
+        await booted(csms, station, probe)
+        transaction_id = await drive.charging(1)
+    since = drive.mark()
+    async with start_ocpp(station):  # the EV charged on meanwhile: evse_io kept its authorization
+        await booted(csms, station, probe, since)
+        periodic = await drive.event(lambda e: e["triggerReason"] == "MeterValuePeriodic", since)
+        assert periodic["transactionInfo"]["transactionId"] == transaction_id
+        state = await drive.tx_state(1, lambda s: s["transaction_id"] == transaction_id)
+        assert state["charging_state"] == "Charging"
+    unplugged_at = time.time()
+    await drive.unplug(1)  # while the ocpp service is down
+    await probe.wait_for("evse_io.state.evse.1", lambda e: e.body["connector_status"] == "Available")
+    restarted_at = time.time()
+    async with start_ocpp(station):
+        ended = await drive.event(lambda e: e["eventType"] == "Ended", since)
+        assert ended["transactionInfo"]["stoppedReason"] == "EVDisconnected"
+        assert unplugged_at <= parse_utc(ended["timestamp"]) < restarted_at  # evse_io's time of the unplug
+        events = drive.events(transaction_id)
+        assert_seq_nos_complete(events)
+        await probe.wait_for("ocpp.state.csms", lambda e: e.body["queue_depth"] == 0)
+    assert [tx["transaction_id"] for tx in csms.transactions(station.station.id)] == [transaction_id]
