@@ -23,6 +23,7 @@ CRITICAL_EVENTS = frozenset({
     "MemoryExhaustion", "TamperDetectionActivated", "InvalidFirmwareSignature", "InvalidFirmwareSigningCertificate",
     "InvalidCsmsCertificate", "InvalidChargingStationCertificate", "InvalidTLSVersion", "InvalidTLSCipherSuite",
     "MaintenanceLoginAccepted", "MaintenanceLoginFailed",
+    "SimCardChanged",  # REON's own: the station's cellular identity changed (not in the spec's list)
 })
 #: Critical, but part of normal operation: logged at INFO.
 ROUTINE_EVENTS = frozenset({"StartupOfTheDevice", "ResetOrReboot", "FirmwareUpdated"})

@@ -68,6 +68,11 @@ def open_device_model(config: StationConfig, firmware: str, clock: StationClock)
     return DeviceModel(db_path(config.paths.data_dir), evses, seeds, clock=clock.now)
 
 
+# Not in the spec's list of security events, which has no entry for a SIM swap; the type is free text (≤ 50)
+# and REON reports it as critical (security.CRITICAL_EVENTS).
+SIM_CHANGED_EVENT = "SimCardChanged"
+
+
 class OcppService(runtime.Service):
     """The CSMS link and every OCPP functional block of the station."""
 
@@ -137,6 +142,7 @@ class OcppService(runtime.Service):
 
     async def start(self) -> None:
         self.subscribe("modem.state.modem", self._on_modem)
+        self.subscribe("modem.evt.sim_changed", self._on_sim_changed)
         self.subscribe("evse_io.state.evse.", self.availability.on_evse_io_state)
         await self.publish_state("csms", self.csms_state())
         await self.publish_state("transactions", self.transactions_state())
@@ -226,6 +232,14 @@ class OcppService(runtime.Service):
         self.ctx.update_gate()
         self.availability.poke()  # a change during the boot report
 
+    async def _on_sim_changed(self, topic: str, env: Envelope) -> None:
+        """A new SIM is a security event and new boot data: BootNotification again once the modem state has it."""
+        body = env.body if isinstance(env.body, dict) else {}
+        old, new = str(body.get("old_iccid"))[:20], str(body.get("new_iccid"))[:20]
+        self.log.warning("SIM card changed: ICCID %s → %s", old, new)
+        await self.ctx.security.report(SIM_CHANGED_EVENT, f"ICCID {old} -> {new}")
+        self.boot.data_changed()
+
     async def _on_modem(self, topic: str, env: Envelope) -> None:
         body = env.body if isinstance(env.body, dict) else {}
         self.modem.update(body)
@@ -236,6 +250,8 @@ class OcppService(runtime.Service):
                     self.dm.set("DataLink", variable, value)
                 except InvalidValueError as exc:
                     self.log.warning("modem %s %r not taken into the device model: %s", variable, value, exc.message)
+        if self.modem.iccid and self.ctx.accepted:
+            self.boot.data_changed()  # the sim_changed event may have come before the state that carries the ICCID
 
     # ---- commands ---------------------------------------------------------------------------------
 

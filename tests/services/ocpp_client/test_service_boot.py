@@ -177,3 +177,16 @@ async def test_changed_modem_iccid_means_a_new_boot_at_the_next_reconnect(ocpp, 
 
 async def _registration(probe, status: str) -> None:
     await probe.wait_for("ocpp.state.csms", lambda e: e.body["registration"] == status)
+
+
+async def test_new_sim_is_a_security_event_and_a_new_boot_notification(ocpp, csms, station, modem) -> None:
+    since = len(csms.messages(station.station.id))
+    new_iccid = "8970199170219500099"
+    await modem.publish_event("sim_changed", {"old_iccid": ICCID, "new_iccid": new_iccid})
+    await modem.publish_state("modem", {"iccid": new_iccid, "imsi": IMSI, "imei": "356938035643809",
+                                        "operator": "REWATT Mobile", "registration": "home", "signal_dbm": -71,
+                                        "link": "ok"})
+    event = await wait_call(csms, station, "SecurityEventNotification", since=since)
+    assert event.payload["type"] == "SimCardChanged" and new_iccid in event.payload["techInfo"]
+    boot = await wait_call(csms, station, "BootNotification", since=since)
+    assert boot.payload["chargingStation"]["modem"] == {"iccid": new_iccid, "imsi": IMSI}
