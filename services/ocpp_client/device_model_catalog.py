@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ocpp.v201.enums import ConnectorEnumType
+from services.ocpp_client.payload_schema import schema_enum
 
 ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
 DATA_TYPES = (
     "string", "decimal", "integer", "dateTime", "boolean", "OptionList", "SequenceList", "MemberList",
 )
 MUTABILITIES = ("ReadOnly", "WriteOnly", "ReadWrite")
-CONNECTOR_TYPES = frozenset({member.value for member in ConnectorEnumType} | {"OppCharge"})
+CONNECTOR_TYPES = frozenset({*schema_enum("ReserveNowRequest", "ConnectorEnumType"), "OppCharge"})
 
 AVAILABILITY_STATES = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
 MEASURANDS = (

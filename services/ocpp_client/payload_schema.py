@@ -10,6 +10,7 @@ maps to the OCPP-J error code that fits (part 4 §4.3):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,13 @@ class Violation:
     code: str
     description: str
     details: dict[str, Any]
+
+
+def schema_enum(schema: str, definition: str) -> tuple[str, ...]:
+    """The values of an enum type as a 2.0.1 schema defines it (e.g. ConnectorEnumType), read from the file:
+    importing the `ocpp` package's enum classes would load all of ocpp.v201 (~3 MB) for one list."""
+    data = json.loads((SCHEMA_DIR / f"{schema}.json").read_text(encoding="utf-8"))
+    return tuple(data["definitions"][definition]["enum"])
 
 
 def request_violation(action: str, payload: Any) -> Violation | None:
