@@ -22,13 +22,19 @@ def status(config: Path) -> dict[str, Any]:
     return json.loads(reonctl(config, "status", "--json").stdout)
 
 
-def wait_status(config: Path, condition: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
-    """Poll `reonctl status --json` (another process's state has no event to await) until condition holds."""
+def poll(fetch: Callable[[], Any], condition: Callable[[Any], bool], *, timeout: float = 30,
+         what: str = "the station") -> Any:
+    """Fetch until condition holds: another process's state has no event this test could await."""
     end = time.monotonic() + timeout
     while True:
-        doc = status(config)
-        if condition(doc):
-            return doc
+        found = fetch()
+        if condition(found):
+            return found
         if time.monotonic() > end:
-            raise AssertionError(f"status never met the condition; last: {json.dumps(doc)[:2000]}")
+            raise AssertionError(f"{what} never met the condition; last: {json.dumps(found)[:2000]}")
         time.sleep(0.2)
+
+
+def wait_status(config: Path, condition: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
+    """`reonctl status --json` once condition holds."""
+    return poll(lambda: status(config), condition, timeout=timeout, what="status")

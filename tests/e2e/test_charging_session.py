@@ -4,9 +4,8 @@ the development CSMS still sees one transaction, Started..Ended, seqNo without g
 import json
 import os
 import signal
-import time
 
-from tests.e2e.helpers import reonctl, wait_status
+from tests.e2e.helpers import poll, reonctl, wait_status
 from tests.stations import write_station
 
 CARD = "04A1B2C3"
@@ -20,15 +19,9 @@ def _ok(config, *args: str) -> str:
 
 
 def wait_transactions(config, condition, timeout: float = 30) -> list[dict]:
-    """Poll `reonctl csms transactions --json` (the dev CSMS is another process: no event to await)."""
-    end = time.monotonic() + timeout
-    while True:
-        found = json.loads(_ok(config, "csms", "transactions", "--json"))
-        if condition(found):
-            return found
-        if time.monotonic() > end:
-            raise AssertionError(f"the CSMS never saw the expected transactions; last: {json.dumps(found)[:2000]}")
-        time.sleep(0.3)
+    """`reonctl csms transactions --json` once condition holds."""
+    return poll(lambda: json.loads(_ok(config, "csms", "transactions", "--json")), condition, timeout=timeout,
+                what="the CSMS's transactions")
 
 
 def test_session_survives_kill_9_of_ocpp_and_reaches_the_csms_whole(tmp_path) -> None:
