@@ -1,9 +1,12 @@
-"""A charging session on the whole simulated station under supervisord, with kill -9 of reon-ocpp mid-session:
-the development CSMS still sees one transaction, Started..Ended, seqNo without gaps."""
+"""A charging session on the whole simulated station under supervisord, with kill -9 of a service mid-session:
+the development CSMS still sees one transaction, Started..Ended, seqNo without gaps — whichever of ocpp,
+evse_io, meter or the broker was killed."""
 
 import json
 import os
 import signal
+
+import pytest
 
 from tests.e2e.helpers import poll, reonctl, wait_status
 from tests.stations import write_station
@@ -24,7 +27,8 @@ def wait_transactions(config, condition, timeout: float = 30) -> list[dict]:
                 what="the CSMS's transactions")
 
 
-def test_session_survives_kill_9_of_ocpp_and_reaches_the_csms_whole(tmp_path) -> None:
+@pytest.mark.parametrize("victim", ["ocpp", "evse_io", "meter", "bus"])
+def test_session_survives_kill_9_of_a_service_and_reaches_the_csms_whole(tmp_path, victim: str) -> None:
     config = write_station(tmp_path, sim=True)
     try:
         _ok(config, "up", "--timeout", "60")
@@ -37,12 +41,14 @@ def test_session_survives_kill_9_of_ocpp_and_reaches_the_csms_whole(tmp_path) ->
         doc = wait_status(config, lambda d: d["evses"]["1"]["charging_state"] == "Charging"
                           and d["evses"]["1"]["transaction_id"] is not None)
         transaction_id = doc["evses"]["1"]["transaction_id"]
-        ocpp_pid = doc["services"]["ocpp"]["pid"]
+        victim_pid = doc["services"][victim]["pid"]
 
-        os.kill(ocpp_pid, signal.SIGKILL)
-        wait_status(config, lambda d: d["services"]["ocpp"]["pid"] not in (None, ocpp_pid)
-                    and d["services"]["ocpp"]["alive"] and d["csms"]["registration"] == "Accepted"
-                    and d["evses"]["1"]["transaction_id"] == transaction_id)
+        os.kill(victim_pid, signal.SIGKILL)
+        wait_status(config, lambda d: d["services"][victim]["pid"] not in (None, victim_pid)
+                    and all(s["alive"] for s in d["services"].values())
+                    and d["csms"]["registration"] == "Accepted"
+                    and d["evses"]["1"]["transaction_id"] == transaction_id
+                    and d["evses"]["1"]["charging_state"] == "Charging")
         _ok(config, "sim", "unplug", "1")
 
         found = wait_transactions(config, lambda txs: any(tx["ended_at"] for tx in txs))
