@@ -51,6 +51,7 @@ class Availability:
         self._report_lock = asyncio.Lock()
         self._syncing: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.firmware_hold = False
         ctx.register("ChangeAvailability", self.change_availability)
         ctx.hooks.on_transactions_changed(self._transactions_changed)
 
@@ -62,7 +63,19 @@ class Availability:
         return bool(row[0]) if row else True
 
     def connector_operative(self, evse_id: int, connector_id: int) -> bool:
+        if self.firmware_hold:
+            return False
         return self._level(*STATION) and self._level(evse_id, 0) and self._level(evse_id, connector_id)
+
+    def set_firmware_hold(self, hold: bool) -> None:
+        """A firmware install waits for the running transactions (L01.FR.07): meanwhile idle EVSEs are
+        Unavailable, EVSEs still charging become so when their transaction ends (the scheduled rule)."""
+        if hold == self.firmware_hold:
+            return
+        log.info("firmware install pending: %s", "idle EVSEs Unavailable" if hold else "EVSEs back to their state")
+        self.firmware_hold = hold
+        self._transactions_changed()
+        self._dirty.set()
 
     def evse_operative(self, evse_id: int) -> bool:
         """What evse_io should have: Inoperative when no connector of the EVSE is operative."""

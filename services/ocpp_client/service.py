@@ -143,6 +143,7 @@ class OcppService(runtime.Service):
     async def start(self) -> None:
         self.subscribe("modem.state.modem", self._on_modem)
         self.subscribe("modem.evt.sim_changed", self._on_sim_changed)
+        self.subscribe("firmware.state.install_pending", self._on_install_pending)
         self.subscribe("evse_io.state.evse.", self.availability.on_evse_io_state)
         await self.publish_state("csms", self.csms_state())
         await self.publish_state("transactions", self.transactions_state())
@@ -231,6 +232,11 @@ class OcppService(runtime.Service):
         self.ctx.queue_held = False
         self.ctx.update_gate()
         self.availability.poke()  # a change during the boot report
+
+    async def _on_install_pending(self, topic: str, env: Envelope) -> None:
+        body = env.body if isinstance(env.body, dict) else {}
+        allow_new = self.dm.get_bool("ChargingStation", "AllowNewSessionsPendingFirmwareUpdate")
+        self.availability.set_firmware_hold(body.get("pending") is True and not allow_new)
 
     async def _on_sim_changed(self, topic: str, env: Envelope) -> None:
         """A new SIM is a security event and new boot data: BootNotification again once the modem state has it."""

@@ -107,3 +107,23 @@ async def _status(csms, station, evse_id: int, status: str, since: int = 0) -> d
         if record.payload["evseId"] == evse_id and record.payload["connectorStatus"] == status:
             return record.payload
         since = record.index + 1
+
+
+async def test_pending_firmware_install_makes_idle_evses_unavailable_until_it_is_over(
+        ocpp, csms, station, evse_io, run_dir) -> None:
+    from bus.client import BusClient
+
+    firmware = BusClient(run_dir, "firmware")
+    await firmware.start()
+    try:
+        since = mark(csms, station)
+        await firmware.publish_state("install_pending", {"pending": True, "allow_new_sessions": False})
+        statuses = await wait_statuses(csms, station, count=2, since=since)
+        assert {s["evseId"]: s["connectorStatus"] for s in statuses} == {1: "Unavailable", 2: "Unavailable"}
+        assert ("set_availability", {"evse": 1, "availability": "Inoperative"}) in evse_io.calls
+        since = mark(csms, station)
+        await firmware.publish_state("install_pending", {"pending": False, "allow_new_sessions": False})
+        statuses = await wait_statuses(csms, station, count=2, since=since)
+        assert {s["evseId"]: s["connectorStatus"] for s in statuses} == {1: "Available", 2: "Available"}
+    finally:
+        await firmware.close()

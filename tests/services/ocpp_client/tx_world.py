@@ -51,11 +51,16 @@ SEEDS = """
 """
 
 
+def sim_station(directory: Path, seeds: str = SEEDS) -> StationConfig:
+    """A 2-EVSE sim station file in `directory` with these [device_model] seeds, meters polled every POLL_S."""
+    path = write_station(directory, sim=True, evses=2, extra=seeds)
+    path.write_text(re.sub(r"unit_id = (\d+) }", rf"unit_id = \1, poll_s = {POLL_S} }}", path.read_text()))
+    return load_config(path)
+
+
 @pytest.fixture
 def station(tmp_path: Path) -> Iterator[StationConfig]:
-    path = write_station(tmp_path, sim=True, evses=2, extra=SEEDS)
-    path.write_text(re.sub(r"unit_id = (\d+) }", rf"unit_id = \1, poll_s = {POLL_S} }}", path.read_text()))
-    config = load_config(path)
+    config = sim_station(tmp_path)
     yield config
     remove_run_dir(config.paths.run_dir)
 
@@ -171,4 +176,4 @@ def drive(station: StationConfig, csms: DevCsms, probe: Probe) -> Drive:
 
 
 __all__ = ["CARD", "Drive", "assert_seq_nos_complete", "booted", "csms", "drive", "energy_of", "modem", "ocpp",
-           "run_dir", "start_ocpp", "station", "wait_call", "world"]
+           "run_dir", "sim_station", "start_ocpp", "station", "wait_call", "world"]
