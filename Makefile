@@ -25,6 +25,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/station.py
+	$(BIN)/python bench/evse_timing.py
+	$(BIN)/python bench/ocpp_rpc.py
+	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/firmware.py
 
 clean:
 	-$(BIN)/reonctl down
