@@ -128,14 +128,17 @@ class TxCore:
         cable = round(rec.cable_max_current_a) if rec.cable_max_current_a is not None else None
         if cable is not None and cable == tx.cable_max_reported:
             cable = None
+        # a fact of evse_io that reached us after a later event (a periodic value) is dated at that event
+        at = max(st.now, tx.last_event_at)
         payload = transaction_event(
-            event_type=event_type, at=st.now, trigger_reason=trigger, seq_no=tx.seq_no,
+            event_type=event_type, at=at, trigger_reason=trigger, seq_no=tx.seq_no,
             transaction_id=tx.transaction_id, charging_state=state, stopped_reason=stopped_reason,
             remote_start_id=remote_start_id, time_spent_charging_s=self.time_charging(tx, st.now),
             evse_id=rec.evse_id, connector_id=rec.connector_id, id_token=id_token,
             meter_values=meter_values or [], number_of_phases_used=phases, cable_max_current_a=cable)
         tx.seq_no += 1
         tx.charging_state = state
+        tx.last_event_at = at
         if phases is not None:
             tx.phases_reported = phases
         if cable is not None:

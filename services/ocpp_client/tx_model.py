@@ -102,6 +102,7 @@ class Tx(_Record):
     ended_samples: int = 0  # meter values collected for the Ended event (rows in tx_meter_values)
     phases_reported: int | None = None
     cable_max_reported: int | None = None
+    last_event_at: float = 0.0  # timestamp of its last TransactionEvent: the next one is never dated earlier
 
 
 @dataclass

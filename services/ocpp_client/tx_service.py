@@ -47,6 +47,7 @@ EVSE_IO_DEADLINE_S = 3.0
 TIMER_MAX_WAIT_S = 1.0  # device-model changes (intervals) are picked up at least this often
 TIMER_MIN_WAIT_S = 0.05
 EVSE_IO_REPORT_WAIT_S = 60.0  # after a reboot, end what was open if evse_io has not reported by then
+STREAM_CATCH_UP_WAIT_S = 5.0  # at start, the timers wait at most this long for the session stream to catch up
 CACHE_PURGE_S = 3600.0
 _REJECTED_PENDING = {"status": "Rejected"}  # BootNotification not Accepted yet (B02.FR.08)
 
@@ -74,6 +75,7 @@ class TransactionService:
         self._evse_io: dict[int, dict[str, Any]] = {}
         self._stream_head: int | None = None
         self._reconciled: set[int] = set()
+        self._caught_up = asyncio.Event()  # the session stream was caught up once since this start
         ctx.queue.register_kind(QUEUE_KIND, rewrite=lambda m: with_offline(m.payload, m.offline),
                                 on_delivered=self._on_delivered, on_dead_letter=self._on_dead_letter)
         ctx.register("RequestStartTransaction", self.request_start)
@@ -195,6 +197,7 @@ class TransactionService:
         Not for a record that waits for evse_io's restart report (the station rebooted: it ends)."""
         if self._stream_head is None or self.consumer.cursor < self._stream_head:
             return
+        self._caught_up.set()
         for evse_id, body in self._evse_io.items():
             if evse_id in self._reconciled:
                 continue
@@ -273,8 +276,16 @@ class TransactionService:
     # ---- time and state ---------------------------------------------------------------------------
 
     async def _run_timers(self) -> None:
-        """tick() now and at every next_deadline(); end what a reboot cut if evse_io never reports."""
+        """tick() at every next_deadline(); end what a reboot cut if evse_io never reports. The first tick waits
+        for the session stream to catch up (at most STREAM_CATCH_UP_WAIT_S): an unplug evse_io journaled while
+        this service was down ends the transaction before a periodic value that fell due meanwhile is sent."""
         started = time.monotonic()
+        try:
+            async with asyncio.timeout(STREAM_CATCH_UP_WAIT_S):
+                await self._caught_up.wait()
+        except TimeoutError:
+            log.warning("evse_io's session stream not caught up within %g s of this start: timers run anyway",
+                        STREAM_CATCH_UP_WAIT_S)
         interrupted_checked = False
         purged_at = 0.0
         while True:

@@ -105,6 +105,7 @@ class EvseIoStandIn:
         self.server = RpcServer(self.config.paths.run_dir, self.bus.stamper, EVSE_IO_CONTRACT, handlers,
                                 self.bus.ctx, strict=True)
         await self.server.start()
+        await self.bus.publish_state("stream.session", {"last_seq": 0})  # its durable stream: empty
         for evse_id in self.state:
             await self.publish(evse_id)
         return self

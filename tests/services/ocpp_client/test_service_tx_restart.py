@@ -3,6 +3,7 @@ seqNo; what evse_io reported meanwhile comes from its durable stream, with its o
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from services.ocpp_client.meter_values import parse_utc
@@ -34,3 +35,26 @@ async def test_restarts_mid_session_leave_no_seq_no_gap_or_repeat(world, csms, m
         assert_seq_nos_complete(events)
         await probe.wait_for("ocpp.state.csms", lambda e: e.body["queue_depth"] == 0)
     assert [tx["transaction_id"] for tx in csms.transactions(station.station.id)] == [transaction_id]
+
+
+async def test_an_unplug_while_ocpp_is_down_ends_the_transaction_before_any_periodic_value(
+        world, csms, modem, station, probe, drive: Drive) -> None:
+    """A periodic value falls due while the service is down; at its start the unplug evse_io journaled meanwhile
+    is handled first: no MeterValuePeriodic after the EV left, time never runs backwards (property-test find)."""
+    async with start_ocpp(station):
+        await booted(csms, station, probe)
+        transaction_id = await drive.charging(1)
+    unplugged_at = time.time()
+    await drive.unplug(1)
+    await probe.wait_for("evse_io.state.evse.1", lambda e: e.body["connector_status"] == "Available")
+    await asyncio.sleep(1.5)  # not a synchronisation: TxUpdatedInterval (1 s) passes, a periodic value is due
+    since = drive.mark()
+    async with start_ocpp(station):
+        await drive.event(lambda e: e["eventType"] == "Ended", since)
+        events = drive.events(transaction_id)
+    assert_seq_nos_complete(events)
+    late = [e["seqNo"] for e in events if e["triggerReason"] == "MeterValuePeriodic"
+            and parse_utc(e["timestamp"]) >= unplugged_at]
+    assert late == []
+    times = [parse_utc(e["timestamp"]) for e in events]
+    assert times == sorted(times)

@@ -164,3 +164,20 @@ def test_phases_in_use_and_cable_rating_are_reported_when_they_change(tmp_path: 
     assert events[0]["cableMaxCurrent"] == 32
     assert all("cableMaxCurrent" not in event for event in events[1:])
     assert [event.get("numberOfPhasesUsed") for event in events] == [None, None, None, 1, None]
+
+
+def test_a_fact_reaching_us_after_a_later_periodic_value_is_not_dated_before_it(tmp_path: Path) -> None:
+    """The EV drew at T0+29.9 but evse_io's power_on arrived after the periodic value of T0+30 had gone out: the
+    ChargingStateChanged is dated T0+30, so time never runs backwards along seqNo (found by the in-process
+    property test, test_service_tx_properties.py)."""
+    st = station(tmp_path, tx_updated_interval_s=30, aligned_interval_s=0)
+    st.meter(1000.0)
+    st.plug()
+    st.swipe()
+    st.now = T0 + 30
+    st.meter(1001.0)
+    st.apply(st.tx.tick(st.now))
+    st.feed(st.evse_io.ev_draws(1, T0 + 29.9))
+    assert triggers(st.outbox())[-2:] == [("Updated", "MeterValuePeriodic"), ("Updated", "ChargingStateChanged")]
+    times = [parse_utc(e["timestamp"]) for e in st.outbox()]
+    assert times == sorted(times) and times[-1] == T0 + 30

@@ -7,7 +7,9 @@ opened again in-process by `restart`. `step` carries out one generated step and 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +27,16 @@ from tests.services.ocpp_client.service_harness import ICCID, IMSI, TestOcppServ
 from tests.services.ocpp_client.tx_world import CARD, sim_station
 
 WAIT_S = 5.0
+DRAIN_S = 10.0  # a message refused just before the end waits MessageAttemptInterval × attempts first
 EVSES = (1, 2)
 SERVICES: dict[str, type[Service]] = {"sim": SimService, "evse_io": EvseIoService, "meter": MeterService,
                                       "ocpp": TestOcppService}
+CARD_REPEAT_S = 2.5  # evse_io's RFID reader drops the same UID seen again within 2 s of its last sighting
 REFUSAL = CsmsCallError("InternalError", "the CSMS refuses TransactionEvent for a while")
 
-Step = tuple[Any, ...]  # ("plug", evse) … ("callerror_on",), ("restart", service, meanwhile step | None)
+#: ("plug" | "unplug" | "swipe" | "ev_pause" | "ev_resume" | "session" (plug, swipe), evse), ("wait", samples),
+#: ("disconnect",), ("connect",), ("callerror_on",), ("callerror_off",), ("restart", service, world step | None)
+Step = tuple[Any, ...]
 
 
 class ChaosWorld:
@@ -46,6 +52,9 @@ class ChaosWorld:
         self.refused: list[range] = []  # CSMS message indexes answered with CALLERROR (refusal windows)
         self._refusing_since: int | None = None
         self._running: dict[str, contextlib.AsyncExitStack] = {}
+        self._swiped_at = dict.fromkeys(EVSES, -CARD_REPEAT_S)  # monotonic s of the last card seen by evse_io
+        self._swiped_unread: set[int] = set()  # EVSEs whose card was presented while evse_io was down
+        self.reported: set[str] = set()  # every transaction id the ocpp service published as open
 
     @property
     def station_id(self) -> str:
@@ -61,6 +70,7 @@ class ChaosWorld:
         await self.modem.publish_state("modem", {"iccid": ICCID, "imsi": IMSI, "imei": "356938035643809",
                                                  "operator": "REWATT Mobile", "registration": "home",
                                                  "signal_dbm": -71, "link": "ok"})
+        self.probe.subscribe("ocpp.state.transaction.", self._on_transaction_state)
         for name in SERVICES:
             await self.open(name)
 
@@ -82,12 +92,20 @@ class ChaosWorld:
         if name == "evse_io":
             for evse in EVSES:
                 await self.wait_state(f"evse_io.state.evse.{evse}", lambda b: b["link_up"], session)
+            # a new reader forgets the cards it saw; one presented while evse_io was down may be read now
+            self._swiped_at = {evse: time.monotonic() if evse in self._swiped_unread else -CARD_REPEAT_S
+                               for evse in EVSES}
+            self._swiped_unread.clear()
         elif name == "meter":
             for evse in EVSES:
                 await self.wait_state(f"meter.state.meter.{evse}", lambda b: b["sample"] is not None, session)
         elif name == "ocpp":
             await self.wait_state("ocpp.state.csms", lambda b: b["connected"] and b["registration"] == "Accepted",
                                   session)
+
+    def _on_transaction_state(self, topic: str, env: Envelope) -> None:
+        if env.body["transaction_id"] is not None:
+            self.reported.add(env.body["transaction_id"])
 
     async def shut(self, name: str) -> None:
         await self._running.pop(name).aclose()
@@ -106,12 +124,17 @@ class ChaosWorld:
         if action == "restart":
             await self.shut(step[1])
             if step[2] is not None:
-                await self._world_action(step[2])
+                await self.step(step[2])
             await self.open(step[1])
         elif action in ("disconnect", "connect"):
             await self.probe.call("ocpp", action, {})
             await self.wait_state("ocpp.state.csms", lambda b: b["connected"] == (action == "connect"),
                                   self.sessions["ocpp"])
+        elif action == "session":
+            await self._world_action(("plug", step[1]))
+            await self._world_action(("swipe", step[1]))
+        elif action == "wait":
+            await self._samples(step[1])
         elif action == "callerror_on":
             self.refuse(True)
         elif action == "callerror_off":
@@ -136,48 +159,61 @@ class ChaosWorld:
         action, evse = step[0], step[1]
         evse_io = self.sessions["evse_io"] if "evse_io" in self._running else None
         if action == "swipe":
+            # evse_io drops the same card seen again within its repeat window: then there is nothing to await
+            expect_token = evse_io is not None and time.monotonic() - self._swiped_at[evse] > CARD_REPEAT_S
+            self._swiped_at[evse] = time.monotonic()
+            if evse_io is None:
+                self._swiped_unread.add(evse)
             tokens = self.probe.subscribe("evse_io.evt.token")
             try:
                 await self.probe.call("sim", "swipe", {"evse": evse, "token": CARD["idToken"]})
-                if evse_io is not None:
-                    async with _timeout():
+                if expect_token:
+                    async with asyncio.timeout(WAIT_S):
                         while (await tokens.get())[1].body["evse"] != evse:
                             pass
             finally:
                 tokens.close()
             return
         try:
-            world = await self.probe.call("sim", action, {"evse": evse})
+            await self.probe.call("sim", action, {"evse": evse})
         except RpcError as exc:
             assert exc.code == "not_plugged", exc  # pause / resume without an EV
             return
         if evse_io is None:
             return
-        cp_wanted = {"plug": "BC", "unplug": "A", "ev_pause": "B"}.get(action, world["cp_state"])
+        # a resumed EV draws only while PWM is offered, which a session ending meanwhile takes away: B or C
+        cp_wanted = {"unplug": ("A",), "ev_pause": ("B",)}.get(action, ("B", "C"))
         await self.wait_state(f"evse_io.state.evse.{evse}", lambda b: b["cp_state"] in cp_wanted, evse_io)
+
+    async def _samples(self, count: int) -> None:
+        """Let the world run for `count` meter samples of EVSE 1 (POLL_S apart)."""
+        samples = self.probe.subscribe("meter.evt.sample.1")
+        try:
+            async with asyncio.timeout(WAIT_S):
+                for _ in range(count):
+                    await samples.get()
+        finally:
+            samples.close()
 
     # ---- the end of an example --------------------------------------------------------------------
 
     async def settle(self) -> Envelope:
-        """CSMS answering and connected, every EV plugged in (an authorization without a cable then charges)
-        and out again, every transaction ended; then the `ocpp.state.csms` that says the queue is empty,
+        """CSMS answering and connected, every EV out, in (a transaction opens; an authorization without a
+        cable charges) and out again, every transaction ended; then the `ocpp.state.csms` that says the queue is empty,
         published after the last transaction ended. Returns that state."""
         self.refuse(False)
         await self.step(("connect",))
-        for evse in EVSES:
+        ocpp = self.sessions["ocpp"]
+        for evse in EVSES:  # an EV may still be plugged in after its card ended the transaction: out, in
+            await self.step(("unplug", evse))
             await self.step(("plug", evse))
+            await self.wait_state(f"ocpp.state.transaction.{evse}", lambda b: b["transaction_id"] is not None, ocpp)
         for evse in EVSES:
             await self.step(("unplug", evse))
-        ocpp = self.sessions["ocpp"]
         ended = [await self.wait_state(f"ocpp.state.transaction.{evse}", lambda b: b["transaction_id"] is None,
                                        ocpp) for evse in EVSES]
         after = max(env.seq for env in ended)
         _, env = await self.probe.wait_for(
             "ocpp.state.csms", lambda e: e.session == ocpp and e.seq > after and e.body["queue_depth"] == 0,
-            WAIT_S + 3 * self.station.device_model_int("x", 0) if False else 3 * WAIT_S)
+            DRAIN_S)
         return env
-
-
-def _timeout() -> Any:
-    import asyncio
-    return asyncio.timeout(WAIT_S)
