@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from bus.client import BusClient
-from bus.config import StationConfig
 from bus.contract import CONTRACT_MODULES, load_contract
+from station.config import StationConfig
 
 
 def _line(topic: str, ts: float, body: Any) -> str:
