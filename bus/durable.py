@@ -26,6 +26,7 @@ from typing import Any
 from bus.client import BusClient
 from bus.contract import ENTRY, Command, ContractViolation, DurableStream, load_contract, stream_topics
 from bus.rpc import RpcError
+from station.sqlite import atomic, open_db  # open_db: re-exported for callers not yet moved to station.sqlite
 
 __all__ = ["ENTRY", "STREAM_COMMANDS", "DurableConsumer", "DurableProducer", "declared_stream", "open_db",
            "stream_topics"]
@@ -50,15 +51,6 @@ def declared_stream(producer: str, stream: str) -> DurableStream:
     if declared is None:
         raise LookupError(f"{producer} declares no durable stream {stream!r}")
     return declared
-
-
-def open_db(path: str) -> sqlite3.Connection:
-    """A service's SQLite database: WAL, full sync (a committed write survives a power loss)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
 
 
 class DurableProducer:
@@ -90,8 +82,7 @@ class DurableProducer:
         if declared is not None:
             declared.check_entry(name, data, f"{self.bus.src}.{stream}")
         ts = time.time()
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
+        with atomic(self.conn):
             seq = self.last_seq(stream) + 1
             self.conn.execute("INSERT INTO stream_journal VALUES (?,?,?,?,?)",
                               (stream, seq, ts, name, json.dumps(data)))
@@ -113,7 +104,7 @@ class DurableProducer:
     async def cmd_ack(self, args: dict[str, Any]) -> dict[str, Any]:
         stream = self._known(args["stream"])
         consumer, seq = args["consumer"], args["seq"]
-        with self.conn:
+        with atomic(self.conn):
             self.conn.execute("INSERT INTO stream_acks VALUES (?,?,?) ON CONFLICT (stream, consumer)"
                               " DO UPDATE SET seq=max(seq, excluded.seq)", (stream, consumer, seq))
             acked = [self._acked(stream, c) for c in self.streams[stream]]
@@ -224,15 +215,10 @@ class DurableConsumer:
     async def _handle(self, entry: dict[str, Any]) -> None:
         """Run the handler and move the cursor in one transaction; on failure neither happens."""
         self.check(entry)
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with atomic(self.conn):
             await self.handler(entry, self.conn)
             self.conn.execute("INSERT INTO stream_cursors VALUES (?,?,?) ON CONFLICT (producer, stream)"
                               " DO UPDATE SET seq=excluded.seq", (self.producer, self.stream, entry["seq"]))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     async def _catch_up_loop(self) -> None:
         backoff = 0.2

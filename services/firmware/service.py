@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from bus import runtime
 from bus.client import BusClient
-from bus.durable import DurableProducer, open_db
+from bus.durable import DurableProducer
 from bus.rpc import RpcError
 from services.firmware.contract import CONTRACT, STREAM, STREAM_CONSUMERS, StatusEntry
 from services.firmware.download import SCHEMES
@@ -29,6 +29,7 @@ from services.firmware.store import DEFAULT_RETRIES, DEFAULT_RETRY_INTERVAL_S, F
 from services.firmware.updater import FirmwareUpdate, IdleGate, UpdateSettings, discard, work_dir
 from station.config import StationConfig
 from station.host import running_firmware_version
+from station.sqlite import open_db
 
 ALLOW_NEW_SESSIONS_KEY = "ChargingStation.AllowNewSessionsPendingFirmwareUpdate"
 UNCANCELLABLE_STEPS = ("installing", "rebooting")
