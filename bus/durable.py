@@ -1,4 +1,4 @@
-"""Durable streams: events a transaction record depends on survive the restart of either end (DESIGN.md).
+"""Durable streams: events a transaction record depends on survive the restart of either end.
 
 Producer: appends each event to its own SQLite journal with a per-stream sequence number (committed with
 synchronous=FULL) *before* publishing it as `<service>.evt.<stream>`, keeps `<service>.state.stream.<stream>`

@@ -72,7 +72,7 @@ class ChargingConfig:
 
 @dataclass(frozen=True)
 class ErrorFlags:
-    """The MCU's ErrorFlags message (station-hardware.md §1), field names as on the wire."""
+    """The MCU's ErrorFlags message (docs/hardware.md §1), field names as on the wire."""
 
     diode_fault: bool = False
     rcd_selftest_failed: bool = False
