@@ -45,11 +45,11 @@ from bus.config import StationConfig, load_config  # noqa: E402
 from bus.harness import Probe, remove_run_dir  # noqa: E402
 from bus.logs import setup_logging  # noqa: E402
 from bus.runtime import running  # noqa: E402
-from services.ocpp_client import meter_values as mv  # noqa: E402
-from services.ocpp_client.payload_schema import request_violation  # noqa: E402
+from services.ocpp_client.link.payload_schema import request_violation  # noqa: E402
+from services.ocpp_client.meter_values import sampling as mv  # noqa: E402
 from services.ocpp_client.service import OcppService  # noqa: E402
-from services.ocpp_client.tx_events import ENDED, STARTED, UPDATED, transaction_event  # noqa: E402
-from services.ocpp_client.tx_service import QUEUE_KIND  # noqa: E402
+from services.ocpp_client.transactions.events import ENDED, STARTED, UPDATED, transaction_event  # noqa: E402
+from services.ocpp_client.transactions.service import QUEUE_KIND  # noqa: E402
 from sim.mcu_board_state import BoardState  # noqa: E402
 from sim.world import World  # noqa: E402
 from tests.services.ocpp_client.service_harness import EvseIoStandIn  # noqa: E402

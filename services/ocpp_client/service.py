@@ -27,26 +27,26 @@ from bus.client import BusClient
 from bus.config import StationConfig
 from bus.envelope import Envelope
 from bus.host import running_firmware_version
-from services.ocpp_client.availability import Availability
-from services.ocpp_client.boot import Boot, ModemIdentity, persist_next_reason
+from services.ocpp_client.availability.status import Availability
 from services.ocpp_client.clock import StationClock
-from services.ocpp_client.connection import LinkUp
-from services.ocpp_client.context import OcppContext
 from services.ocpp_client.contract import CONTRACT
-from services.ocpp_client.csms_link import CsmsLink
-from services.ocpp_client.device_model import DeviceModel
-from services.ocpp_client.device_model_catalog import ConnectorTopology, EvseTopology
-from services.ocpp_client.device_model_keys import station_seeds
-from services.ocpp_client.device_model_values import InvalidValueError
-from services.ocpp_client.firmware import FirmwareManagement
-from services.ocpp_client.provisioning import Provisioning
-from services.ocpp_client.queue import OutboundQueue
-from services.ocpp_client.remote import RemoteCommands
-from services.ocpp_client.reset import Reset, Restarter, SupervisorRestarter
-from services.ocpp_client.security import SecurityEvents
+from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model.keys import station_seeds
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.device_model.values import InvalidValueError
+from services.ocpp_client.firmware.management import FirmwareManagement
+from services.ocpp_client.link.connection import LinkUp
+from services.ocpp_client.link.csms_link import CsmsLink
+from services.ocpp_client.link.gate import OcppContext
+from services.ocpp_client.link.queue import OutboundQueue
+from services.ocpp_client.provisioning.boot import Boot, ModemIdentity, persist_next_reason
+from services.ocpp_client.provisioning.remote import RemoteCommands
+from services.ocpp_client.provisioning.reset import Reset, Restarter, SupervisorRestarter
+from services.ocpp_client.provisioning.trigger import Trigger
+from services.ocpp_client.provisioning.variables import Provisioning
+from services.ocpp_client.security.events import SecurityEvents
 from services.ocpp_client.store import db_path, open_store
-from services.ocpp_client.trigger import Trigger
-from services.ocpp_client.tx_service import TransactionService
+from services.ocpp_client.transactions.service import TransactionService
 
 NOMINAL_VOLTAGE_V = 230.0
 LAST_MESSAGE_PUBLISH_S = 5.0

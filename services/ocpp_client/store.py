@@ -1,14 +1,18 @@
 """ocpp_client's SQLite database `<data_dir>/ocpp.db`: one connection the service's modules share.
 
 Small station facts live in `station_kv` (boot reason for the next start, the scheduled reset, the last
-accepted boot data); each module creates its own tables (queue.py, availability.py, the device model's
+accepted boot data); each module creates its own tables (link/queue.py, availability/status.py, the device model's
 store on a connection of its own). WAL, synchronous=FULL: a committed write survives a power cut.
-The connection runs in autocommit mode; `transaction(conn)` wraps several writes in one.
+The connection runs in autocommit mode; `atomic(conn)` is ocpp_client's one SQLite unit of work: several
+writes all or nothing, also inside a transaction the caller already opened (the durable stream consumer runs
+its handler inside `BEGIN IMMEDIATE … COMMIT` so that the effect and the stream cursor commit together):
+then it is a SAVEPOINT, so a failure undoes exactly this unit and the caller's commit stays the caller's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -32,11 +36,22 @@ def open_store(data_dir: Path) -> sqlite3.Connection:
     return conn
 
 
+_savepoints = itertools.count(1)
+
+
 @contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error); joins the caller's transaction when one is open."""
+def atomic(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run the block as one transaction (a savepoint when one is open); roll it back on any exception."""
     if conn.in_transaction:
-        yield conn
+        name = f"reon_sp_{next(_savepoints)}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+            raise
+        conn.execute(f"RELEASE {name}")
         return
     conn.execute("BEGIN IMMEDIATE")
     try:

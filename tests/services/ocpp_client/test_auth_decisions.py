@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bus.durable import open_db
-from services.ocpp_client.authorization import (
+from services.ocpp_client.authorization.decisions import (
     Action,
     Authorizer,
     AuthSettings,
@@ -17,8 +17,8 @@ from services.ocpp_client.authorization import (
     group_of,
     is_master_pass,
 )
-from services.ocpp_client.device_model import DeviceModel
-from services.ocpp_client.device_model_catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model.model import DeviceModel
 
 T0 = 1_700_000_000.0
 VALID = {"idToken": "AA11", "type": "ISO14443"}

@@ -1,0 +1,71 @@
+"""Remote commands without a block of their own: UnlockConnector (F05), DataTransfer (P01), ClearCache (C11).
+
+- UnlockConnector: an unknown EVSE/connector → UnknownConnector (F05.FR.03); a transaction on the EVSE (the
+  transaction module's count, or evse_io's session authorized) → OngoingAuthorizedTransaction (F05.FR.02);
+  else evse_io `unlock`: done → Unlocked, refused or no answer → UnlockFailed.
+- DataTransfer: vendors registered with `register_vendor(vendor_id, handler)`; any other → UnknownVendorId.
+- ClearCache: Rejected while AuthCacheCtrlr.Enabled is false (C11.FR.04), else the authorization module's
+  hook empties the cache (no hook: nothing is cached) → Accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bus.rpc import RpcError
+from services.ocpp_client.link.gate import OcppContext
+
+log = logging.getLogger("reon.ocpp.remote")
+
+EVSE_IO_DEADLINE_S = 3.0
+VendorHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class RemoteCommands:
+    def __init__(self, ctx: OcppContext, evse_state: Callable[[int], dict[str, Any] | None]) -> None:
+        self.ctx = ctx
+        self._evse_state = evse_state
+        self._vendors: dict[str, VendorHandler] = {}
+        ctx.register("UnlockConnector", self.unlock_connector)
+        ctx.register("DataTransfer", self.data_transfer)
+        ctx.register("ClearCache", self.clear_cache)
+
+    def register_vendor(self, vendor_id: str, handler: VendorHandler) -> None:
+        """Answer DataTransfer for this vendorId with handler(request) -> DataTransferResponse payload."""
+        self._vendors[vendor_id] = handler
+
+    async def unlock_connector(self, request: dict[str, Any]) -> dict[str, Any]:
+        evse_id, connector_id = request["evseId"], request["connectorId"]
+        if not self.ctx.has_connector(evse_id, connector_id):
+            return {"status": "UnknownConnector"}
+        session = (self._evse_state(evse_id) or {}).get("session") or {}
+        if self.ctx.hooks.active_transactions(evse_id) > 0 or session.get("authorized"):
+            return {"status": "OngoingAuthorizedTransaction"}
+        if not (self.ctx.config.paths.run_dir / "evse_io.rpc").exists():
+            return _failed("evse_io is not running")
+        try:
+            await self.ctx.service.call("evse_io", "unlock", {"evse": evse_id}, deadline_s=EVSE_IO_DEADLINE_S)
+        except RpcError as exc:
+            log.warning("unlock of EVSE %d failed: %s", evse_id, exc)
+            return _failed(exc.message or exc.code)
+        return {"status": "Unlocked"}
+
+    async def data_transfer(self, request: dict[str, Any]) -> dict[str, Any]:
+        handler = self._vendors.get(request["vendorId"])
+        if handler is None:
+            return {"status": "UnknownVendorId"}
+        return await handler(request)
+
+    async def clear_cache(self, request: dict[str, Any]) -> dict[str, Any]:
+        if not self.ctx.dm.get_bool("AuthCacheCtrlr", "Enabled"):
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "NotEnabled"}}
+        hook = self.ctx.hooks.clear_auth_cache
+        if hook is not None and not await hook():
+            return {"status": "Rejected"}
+        return {"status": "Accepted"}
+
+
+def _failed(why: str) -> dict[str, Any]:
+    return {"status": "UnlockFailed", "statusInfo": {"reasonCode": "Unspecified", "additionalInfo": why[:512]}}
