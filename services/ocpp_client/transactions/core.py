@@ -57,7 +57,8 @@ class Step:
 
 
 class TxCore:
-    """Persistence and the elementary moves (start, emit, end, grant / end authorization)."""
+    """Persistence, the reads of the records, and the elementary moves (start, emit, end, grant / end
+    authorization) that the input handlers (sessions, tokens, remote, timers) share."""
 
     def __init__(
         self,
@@ -80,8 +81,6 @@ class TxCore:
         self.sample_persist_s = sample_persist_s
         self.max_sample_age_s = max_sample_age_s
         self.samples: dict[int, dict[str, Any]] = {}
-        self._aligned_interval: int | None = None
-        self._next_aligned_at: float | None = None
         with atomic(conn):
             self.store = TransactionStore(conn)
 
@@ -100,6 +99,28 @@ class TxCore:
     def record(self, evse_id: int) -> EvseRecord:
         """The EVSE's record as stored (read only)."""
         return self.store.load(evse_id) or EvseRecord(evse_id, self.evses.get(evse_id, 1))
+
+    def evse_of(self, transaction_id: str) -> int | None:
+        """The EVSE on which this transaction is open, or None."""
+        known = self.store.history(transaction_id)
+        if known is None or known[2] is not None:
+            return None
+        rec = self.record(known[0])
+        return rec.evse_id if rec.tx is not None and rec.tx.transaction_id == transaction_id else None
+
+    def open_transactions(self) -> dict[int, str]:
+        """EVSE id → id of its open transaction."""
+        found = {}
+        for evse_id in self.evses:
+            tx = self.record(evse_id).tx
+            if tx is not None:
+                found[evse_id] = tx.transaction_id
+        return found
+
+    def targets(self, evse_id: int | None) -> list[int]:
+        """The EVSE (every EVSE without evse_id) that has an open transaction."""
+        ids = sorted(self.evses) if evse_id is None else [evse_id] if evse_id in self.evses else []
+        return [target for target in ids if self.record(target).tx is not None]
 
     def sample_for(self, rec: EvseRecord) -> dict[str, Any] | None:
         """The latest meter sample of the EVSE: this process's, else the one persisted."""

@@ -41,8 +41,11 @@ def _rejected(reason_code: str, detail: str | None = None) -> RemoteStartResult:
     return RemoteStartResult({"status": "Rejected", "statusInfo": info})
 
 
-class RemoteCommands(TxCore):
-    """The CSMS-initiated operations on transactions."""
+class RemoteRequests:
+    """The CSMS-initiated operations on transactions, as moves of the core."""
+
+    def __init__(self, core: TxCore) -> None:
+        self.core = core
 
     def request_start(self, request: Mapping[str, Any], now: float, *,
                       evse_available: Callable[[int], bool] | None = None) -> RemoteStartResult:
@@ -55,7 +58,7 @@ class RemoteCommands(TxCore):
             evse_id = self._pick_evse(available)
             if evse_id is None:
                 return _rejected("TxInProgress", "no EVSE is free")
-        if evse_id not in self.evses:
+        if evse_id not in self.core.evses:
             return _rejected("UnknownEvse")
         if not available(evse_id):
             return _rejected("InvalidValue", f"EVSE {evse_id} is not available")
@@ -63,7 +66,7 @@ class RemoteCommands(TxCore):
         remote_start_id = request.get("remoteStartId")
         group = request.get("groupIdToken")
         result = RemoteStartResult({"status": "Accepted"})
-        with self.step(evse_id, now, result.output) as st:
+        with self.core.step(evse_id, now, result.output) as st:
             rec = st.rec
             if rec.authorized or rec.pending_remote is not None:
                 return _rejected("TxInProgress")
@@ -74,11 +77,11 @@ class RemoteCommands(TxCore):
                                       "group_id_token": dict(group) if group else None}
                 result.authorize = (evse_id, id_token)
             else:
-                self.grant(st, id_token, group, remote_start_id, "RemoteStart")
+                self.core.grant(st, id_token, group, remote_start_id, "RemoteStart")
         return result
 
     def _pick_evse(self, available: Callable[[int], bool]) -> int | None:
-        records = [self.record(evse_id) for evse_id in sorted(self.evses) if available(evse_id)]
+        records = [self.core.record(evse_id) for evse_id in sorted(self.core.evses) if available(evse_id)]
         free = [rec for rec in records if not rec.authorized and rec.pending_remote is None]
         plugged = [rec for rec in free if rec.ev_connected]
         idle = [rec for rec in free if not rec.ev_connected and rec.tx is None]
@@ -90,19 +93,19 @@ class RemoteCommands(TxCore):
     def request_stop(self, request: Mapping[str, Any], now: float) -> tuple[dict[str, Any], TxOutput]:
         """Handle a RequestStopTransactionRequest: Accepted for an open transaction (F03), else Rejected."""
         out = TxOutput()
-        evse_id = self.evse_of(str(request.get("transactionId", "")))
+        evse_id = self.core.evse_of(str(request.get("transactionId", "")))
         if evse_id is None:
             return {"status": "Rejected", "statusInfo": {"reasonCode": "UnknownTxId"}}, out
-        with self.step(evse_id, now, out) as st:
+        with self.core.step(evse_id, now, out) as st:
             if st.rec.authorized:
-                self.end_authorization(st, "Remote", "RemoteStop")
+                self.core.end_authorization(st, "Remote", "RemoteStop")
             else:
                 st.rec.stop_reason = "Remote"
                 st.out.commands.append(EvseCommand("stop", evse_id, {"reason": "Remote"}))
                 if ends_when_authorization_ends(st.rec, st.s.stop_points):
-                    self.end_tx(st, "RemoteStop", "Remote")
+                    self.core.end_tx(st, "RemoteStop", "Remote")
                 else:
-                    self.emit(st, UPDATED, "RemoteStop")
+                    self.core.emit(st, UPDATED, "RemoteStop")
         return {"status": "Accepted"}, out
 
     def get_transaction_status(self, transaction_id: str | None, messages_in_queue: bool) -> dict[str, Any]:
@@ -110,38 +113,21 @@ class RemoteCommands(TxCore):
         (of any, without transactionId). An unknown id is not ongoing and has nothing queued (E14.FR.01)."""
         if transaction_id is None:
             return {"messagesInQueue": bool(messages_in_queue)}
-        known = self.store.history(transaction_id)
+        known = self.core.store.history(transaction_id)
         if known is None:
             return {"ongoingIndicator": False, "messagesInQueue": False}
         return {"ongoingIndicator": known[2] is None, "messagesInQueue": bool(messages_in_queue)}
-
-    def evse_of(self, transaction_id: str) -> int | None:
-        """The EVSE on which this transaction is open, or None."""
-        known = self.store.history(transaction_id)
-        if known is None or known[2] is not None:
-            return None
-        rec = self.record(known[0])
-        return rec.evse_id if rec.tx is not None and rec.tx.transaction_id == transaction_id else None
-
-    def open_transactions(self) -> dict[int, str]:
-        """EVSE id → id of its open transaction."""
-        found = {}
-        for evse_id in self.evses:
-            tx = self.record(evse_id).tx
-            if tx is not None:
-                found[evse_id] = tx.transaction_id
-        return found
 
     def trigger_transaction_event(self, evse_id: int | None, now: float) -> TxOutput:
         """TriggerMessage(TransactionEvent): Updated, triggerReason Trigger, a Trigger meter value (TC_F_13/14)
         for the EVSE's open transaction (every EVSE's without evse_id). Nothing when there is none."""
         out = TxOutput()
-        for target in self._targets(evse_id):
-            with self.step(target, now, out) as st:
+        for target in self.core.targets(evse_id):
+            with self.core.step(target, now, out) as st:
                 sampling = st.s.sampling
-                value = meter_value(self.sample_for(st.rec), sampling.tx_updated_measurands, TRIGGER,
+                value = meter_value(self.core.sample_for(st.rec), sampling.tx_updated_measurands, TRIGGER,
                                     register_values_without_phases=sampling.register_values_without_phases)
-                self.emit(st, UPDATED, "Trigger", meter_values=[value] if value else None)
+                self.core.emit(st, UPDATED, "Trigger", meter_values=[value] if value else None)
         return out
 
     def stop_transactions(self, evse_id: int | None, now: float, *, stopped_reason: str = "ImmediateReset",
@@ -149,14 +135,10 @@ class RemoteCommands(TxCore):
         """End the open transaction of the EVSE (every EVSE's without evse_id) at once, without idToken:
         Reset Immediate (B12.FR.02, TC_B_22: ResetCommand / ImmediateReset), emergency stop, …"""
         out = TxOutput()
-        for target in self._targets(evse_id):
-            with self.step(target, now, out) as st:
+        for target in self.core.targets(evse_id):
+            with self.core.step(target, now, out) as st:
                 st.rec.authorized = False
                 st.rec.connect_deadline = None
                 st.out.commands.append(EvseCommand("stop", target, {"reason": stopped_reason}))
-                self.end_tx(st, trigger, stopped_reason)
+                self.core.end_tx(st, trigger, stopped_reason)
         return out
-
-    def _targets(self, evse_id: int | None) -> list[int]:
-        ids = sorted(self.evses) if evse_id is None else [evse_id] if evse_id in self.evses else []
-        return [target for target in ids if self.record(target).tx is not None]

@@ -20,7 +20,7 @@ from services.ocpp_client.meter_values.sampling import (
     next_aligned_at,
     next_periodic_at,
 )
-from services.ocpp_client.transactions.core import Step
+from services.ocpp_client.transactions.core import Step, TxCore
 from services.ocpp_client.transactions.events import UPDATED, TxOutput
 from services.ocpp_client.transactions.model import (
     HINT_SETTLE_S,
@@ -30,29 +30,33 @@ from services.ocpp_client.transactions.model import (
     TxSettings,
     charging_state,
 )
-from services.ocpp_client.transactions.remote import RemoteCommands
 
 
-class TxTimers(RemoteCommands):
-    """tick / next_deadline."""
+class TxTimers:
+    """tick / next_deadline, as moves of the core; keeps the station-wide clock-aligned schedule."""
+
+    def __init__(self, core: TxCore) -> None:
+        self.core = core
+        self._aligned_interval: int | None = None
+        self._next_aligned_at: float | None = None
 
     def tick(self, now: float) -> TxOutput:
         """Timers: EVConnectionTimeOut, periodic and clock-aligned meter values, TxEnded samples, pause hints.
         Call it at `next_deadline()` (and whenever convenient: it does nothing before a deadline)."""
         out = TxOutput()
-        s = self.settings()
-        for evse_id in sorted(self.evses):
-            rec = self.record(evse_id)
+        s = self.core.settings()
+        for evse_id in sorted(self.core.evses):
+            rec = self.core.record(evse_id)
             if any(when <= now for when in self._deadlines(rec, s)) or self._state_stale(rec, now):
-                with self.step(evse_id, now, out) as st:
+                with self.core.step(evse_id, now, out) as st:
                     self._tick_evse(st)
         self._tick_aligned(now, s, out)
         return out
 
     def next_deadline(self) -> float | None:
         """The earliest time `tick` has work to do, or None."""
-        s = self.settings()
-        times = [when for evse_id in self.evses for when in self._deadlines(self.record(evse_id), s)]
+        s = self.core.settings()
+        times = [when for evse_id in self.core.evses for when in self._deadlines(self.core.record(evse_id), s)]
         if self._next_aligned_at is not None:
             times.append(self._next_aligned_at)
         return min(times) if times else None
@@ -84,26 +88,26 @@ class TxTimers(RemoteCommands):
         if rec.connect_deadline is not None and now >= rec.connect_deadline:
             rec.connect_deadline = None
             if rec.authorized and not rec.ev_connected:
-                self.end_authorization(st, "Timeout", "EVConnectTimeout")  # E03.FR.05, TC_E_05 / TC_F_04
+                self.core.end_authorization(st, "Timeout", "EVConnectTimeout")  # E03.FR.05, TC_E_05 / TC_F_04
         tx = rec.tx
         if tx is None:
             return
-        fresh = is_fresh(self.sample_for(rec), now, self.max_sample_age_s)
-        sample = self.sample_for(rec) if fresh else None
+        fresh = is_fresh(self.core.sample_for(rec), now, self.core.max_sample_age_s)
+        sample = self.core.sample_for(rec) if fresh else None
         without_phases = sampling.register_values_without_phases
         if self._timer_fired(tx, "next_periodic_at", sampling.tx_updated_interval_s, now):
-            value = self.periodic_value(st) if fresh else None
+            value = self.core.periodic_value(st) if fresh else None
             if value:
-                self.emit(st, UPDATED, "MeterValuePeriodic", meter_values=[value])
+                self.core.emit(st, UPDATED, "MeterValuePeriodic", meter_values=[value])
         if self._timer_fired(tx, "next_ended_sample_at", sampling.tx_ended_interval_s, now) \
                 and sampling.sampled_enabled:
-            self.add_ended_sample(st, meter_value(sample, sampling.tx_ended_measurands, SAMPLE_PERIODIC,
+            self.core.add_ended_sample(st, meter_value(sample, sampling.tx_ended_measurands, SAMPLE_PERIODIC,
                                                  register_values_without_phases=without_phases))
         if self._timer_fired(tx, "next_aligned_ended_at", sampling.aligned_tx_ended_interval_s, now,
                              aligned=True) and sampling.aligned_enabled:
-            self.add_ended_sample(st, meter_value(sample, sampling.aligned_tx_ended_measurands, SAMPLE_CLOCK,
+            self.core.add_ended_sample(st, meter_value(sample, sampling.aligned_tx_ended_measurands, SAMPLE_CLOCK,
                                                  register_values_without_phases=without_phases))
-        self.refresh_state(st)
+        self.core.refresh_state(st)
 
     @staticmethod
     def _timer_fired(tx: Any, attribute: str, interval: int, now: float, aligned: bool = False) -> bool:
@@ -128,19 +132,19 @@ class TxTimers(RemoteCommands):
         if now < self._next_aligned_at:
             return
         self._next_aligned_at = next_aligned_at(interval, now)
-        open_tx = self.open_transactions()
+        open_tx = self.core.open_transactions()
         if sampling.aligned_send_during_idle and open_tx:
             return  # SendDuringIdle: no clock-aligned values while a transaction is ongoing (TC_J_06)
-        for evse_id in sorted(self.evses):
-            sample = self.samples.get(evse_id)
-            if not is_fresh(sample, now, self.max_sample_age_s):
+        for evse_id in sorted(self.core.evses):
+            sample = self.core.samples.get(evse_id)
+            if not is_fresh(sample, now, self.core.max_sample_age_s):
                 continue
             value = meter_value(sample, sampling.aligned_measurands, SAMPLE_CLOCK,
                                 register_values_without_phases=sampling.register_values_without_phases)
             if value is None:
                 continue
             if evse_id in open_tx:
-                with self.step(evse_id, now, out) as st:
-                    self.emit(st, UPDATED, "MeterValueClock", meter_values=[value])
+                with self.core.step(evse_id, now, out) as st:
+                    self.core.emit(st, UPDATED, "MeterValueClock", meter_values=[value])
             else:
                 out.meter_values.append(meter_values_request(evse_id, [value]))
