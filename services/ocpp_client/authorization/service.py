@@ -6,7 +6,7 @@ when that says ask the CSMS, AuthorizeRequest goes out directly — no answer (o
 means the offline rules apply — and its idTokenInfo goes into the cache; the verdict goes to the state
 machine. Tokens of one EVSE are handled one at a time, in the order presented. RequestStartTransaction with
 AuthorizeRemoteStart authorizes its idToken the same way.
-Also: SendLocalList, GetLocalListVersion, ClearCache (hook) and the device model's LocalAuthListCtrlr.Entries /
+Also: SendLocalList, GetLocalListVersion, ClearCache and the device model's LocalAuthListCtrlr.Entries /
 Storage and AuthCacheCtrlr.Storage.
 """
 
@@ -14,35 +14,51 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import sqlite3
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from bus.envelope import Envelope
 from services.ocpp_client.authorization.decisions import Action, Authorizer, AuthSettings, accepted_for_evse
-from services.ocpp_client.link.gate import OcppContext
-
-if TYPE_CHECKING:
-    from services.ocpp_client.transactions.service import TransactionService
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.link.gate import CallGate
 
 log = logging.getLogger("reon.ocpp.authorization")
 
 
+class TokenInputs(Protocol):
+    """What this block hands tokens and verdicts to (transactions/manager.py `TransactionManager`)."""
+
+    def present_token(self, evse_id: int, id_token: Mapping[str, Any], now: float) -> Any: ...
+
+    def on_authorization(self, evse_id: int, id_token: Mapping[str, Any], accepted: bool,
+                         id_token_info: Mapping[str, Any] | None, now: float) -> Any: ...
+
+
 class AuthService:
-    def __init__(self, ctx: OcppContext, txs: TransactionService) -> None:
-        self.ctx = ctx
-        self.txs = txs
-        self.authorizer = Authorizer(ctx.db, lambda: AuthSettings.from_device_model(ctx.dm))
-        self._locks = {evse_id: asyncio.Lock() for evse_id in txs.tx.evses}
-        ctx.register("SendLocalList", self.send_local_list)
-        ctx.register("GetLocalListVersion", self.get_local_list_version)
-        ctx.hooks.clear_auth_cache = self.clear_cache
+    """Cards and remote-start tokens to verdicts; the local list and cache requests (AuthCache of activity.py)."""
+
+    def __init__(self, db: sqlite3.Connection, dm: DeviceModel, gate: CallGate, evse_ids: list[int],
+                 machine: TokenInputs, *, apply: Callable[[Any], None], now: Callable[[], float],
+                 subscribe: Callable[..., Any]) -> None:
+        """`machine`: the transaction state machine; `apply(output)` hands what it produced to the transactions
+        block's runners; `now()`: the station's OCPP clock; `subscribe(prefix, callback)`: the bus."""
+        self.gate = gate
+        self.machine = machine
+        self.apply = apply
+        self.now = now
+        self._subscribe = subscribe
+        self.authorizer = Authorizer(db, lambda: AuthSettings.from_device_model(dm))
+        self._locks = {evse_id: asyncio.Lock() for evse_id in evse_ids}
+        gate.register("SendLocalList", self.send_local_list)
+        gate.register("GetLocalListVersion", self.get_local_list_version)
         a = self.authorizer
-        ctx.dm.set_reader("LocalAuthListCtrlr", "Entries", lambda: str(a.local_list_entries()))
-        ctx.dm.set_reader("LocalAuthListCtrlr", "Storage", lambda: str(a.local_list_storage_bytes()))
-        ctx.dm.set_reader("AuthCacheCtrlr", "Storage", lambda: str(a.cache_storage_bytes()))
+        dm.set_reader("LocalAuthListCtrlr", "Entries", lambda: str(a.local_list_entries()))
+        dm.set_reader("LocalAuthListCtrlr", "Storage", lambda: str(a.local_list_storage_bytes()))
+        dm.set_reader("AuthCacheCtrlr", "Storage", lambda: str(a.cache_storage_bytes()))
 
     def start(self) -> None:
-        self.ctx.service.subscribe("evse_io.evt.token", self._on_token)
+        self._subscribe("evse_io.evt.token", self._on_token)
 
     # ---- tokens -----------------------------------------------------------------------------------
 
@@ -56,36 +72,36 @@ class AuthService:
 
     async def present(self, evse_id: int, id_token: dict[str, Any]) -> None:
         """A token presented at the EVSE: stop, or authorize and hand the verdict to the state machine."""
-        tx = self.txs.tx
+        tx = self.machine
         async with self._locks[evse_id]:
-            step = tx.present_token(evse_id, id_token, self.txs.now())
-            self.txs.apply(step.output)
+            step = tx.present_token(evse_id, id_token, self.now())
+            self.apply(step.output)
             if step.handled:
                 log.info("EVSE %d: card %s ends its own authorization", evse_id, id_token["idToken"])
                 return
             accepted, info = await self.authorize(evse_id, id_token)
-            self.txs.apply(tx.on_authorization(evse_id, id_token, accepted, info, self.txs.now()))
+            self.apply(tx.on_authorization(evse_id, id_token, accepted, info, self.now()))
 
     async def authorize_remote_start(self, evse_id: int, id_token: dict[str, Any]) -> None:
         """RequestStartTransaction with AuthorizeRemoteStart: authorize its idToken like a card (F02)."""
         async with self._locks[evse_id]:
             accepted, info = await self.authorize(evse_id, id_token)
-            self.txs.apply(self.txs.tx.on_authorization(evse_id, id_token, accepted, info, self.txs.now()))
+            self.apply(self.machine.on_authorization(evse_id, id_token, accepted, info, self.now()))
 
     async def authorize(self, evse_id: int, id_token: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
         """(accepted at this EVSE, idTokenInfo or None): local decision, else AuthorizeRequest, else offline."""
-        online = self.ctx.connected and self.ctx.accepted
-        decision = self.authorizer.decide_local(id_token, online=online, now=self.txs.now(), evse_id=evse_id)
+        online = self.gate.connected and self.gate.accepted
+        decision = self.authorizer.decide_local(id_token, online=online, now=self.now(), evse_id=evse_id)
         if decision.action is Action.ASK_CSMS:
-            response = await self.ctx.send("Authorize", {"idToken": dict(id_token)})
+            response = await self.gate.send("Authorize", {"idToken": dict(id_token)})
             if response is not None:
                 info = dict(response["idTokenInfo"])
-                self.authorizer.on_csms_result(id_token, info, self.txs.now())
+                self.authorizer.on_csms_result(id_token, info, self.now())
                 accepted = accepted_for_evse(info, evse_id)
                 log.info("EVSE %d: card %s %s by the CSMS (%s)", evse_id, id_token.get("idToken"),
                          "accepted" if accepted else "refused", info.get("status"))
                 return accepted, info
-            decision = self.authorizer.decide_local(id_token, online=False, now=self.txs.now(), evse_id=evse_id)
+            decision = self.authorizer.decide_local(id_token, online=False, now=self.now(), evse_id=evse_id)
             log.info("EVSE %d: no answer to Authorize: offline rules apply", evse_id)
         log.info("EVSE %d: card %s %s (%s)", evse_id, id_token.get("idToken"),
                  "accepted" if decision.accepted else "refused", decision.source)
@@ -103,5 +119,5 @@ class AuthService:
         return self.authorizer.get_local_list_version()
 
     async def clear_cache(self) -> bool:
-        """ClearCache hook (remote.py answers Rejected itself while the cache is disabled)."""
+        """ClearCache (provisioning/remote.py answers Rejected itself while the cache is disabled)."""
         return self.authorizer.clear_cache()["status"] == "Accepted"

@@ -4,7 +4,7 @@ Both survive restarts (D01.FR.10 / TC_D_07, C10.FR.02 / TC_C_32). Tokens are key
 two idTokens are equal when both fields are equal; additionalInfo does not count (C01.FR.25, errata
 2025-01). The cache keeps, per entry, when it was stored and last used and how often it was used, so any
 replacement policy (LRU, LFU, FIFO) can pick the entry to drop, and its size in bytes (AuthCacheCtrlr.Storage).
-No commit happens here: callers wrap writes in `sqlite_atomic.atomic`.
+No commit happens here: callers wrap writes in `store.atomic` (services/ocpp_client/store.py).
 """
 
 from __future__ import annotations

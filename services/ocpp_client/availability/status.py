@@ -23,9 +23,13 @@ from typing import Any
 
 from bus.envelope import Envelope
 from bus.rpc import RpcError
+from services.ocpp_client.clock import StationClock
+from services.ocpp_client.device_model.model import DeviceModel
 from services.ocpp_client.device_model.values import InvalidValueError
-from services.ocpp_client.link.gate import OcppContext
+from services.ocpp_client.link.gate import CallGate
 from services.ocpp_client.link.rpc import Reply
+from services.ocpp_client.peers import Connectors, Peers
+from services.ocpp_client.transactions.activity import TransactionActivity
 
 log = logging.getLogger("reon.ocpp.availability")
 
@@ -38,9 +42,17 @@ STATION = (0, 0)
 class Availability:
     """ChangeAvailability, the status of every connector and its StatusNotifications."""
 
-    def __init__(self, ctx: OcppContext) -> None:
-        self.ctx = ctx
-        self.db: sqlite3.Connection = ctx.db
+    def __init__(self, db: sqlite3.Connection, dm: DeviceModel, clock: StationClock, gate: CallGate,
+                 connectors: Connectors, peers: Peers, transactions: TransactionActivity) -> None:
+        """`gate`: CALLs in and out and the registration status; `transactions`: how many are ongoing, and a
+        change listener (a ChangeAvailability scheduled until they end)."""
+        self.db = db
+        self.dm = dm
+        self.clock = clock
+        self.gate = gate
+        self.connectors = connectors
+        self.peers = peers
+        self.transactions = transactions
         self.db.execute("CREATE TABLE IF NOT EXISTS availability (evse_id INTEGER NOT NULL, connector_id INTEGER"
                         " NOT NULL, operative INTEGER NOT NULL, PRIMARY KEY (evse_id, connector_id))")
         self._io: dict[int, dict[str, Any]] = {}
@@ -52,8 +64,8 @@ class Availability:
         self._syncing: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.firmware_hold = False
-        ctx.register("ChangeAvailability", self.change_availability)
-        ctx.hooks.on_transactions_changed(self._transactions_changed)
+        gate.register("ChangeAvailability", self.change_availability)
+        transactions.on_change(self._transactions_changed)
 
     # ---- levels -----------------------------------------------------------------------------------
 
@@ -79,7 +91,7 @@ class Availability:
 
     def evse_operative(self, evse_id: int) -> bool:
         """What evse_io should have: Inoperative when no connector of the EVSE is operative."""
-        return any(self.connector_operative(e, c) for e, c in self.ctx.connectors() if e == evse_id)
+        return any(self.connector_operative(e, c) for e, c in self.connectors if e == evse_id)
 
     def status(self, evse_id: int, connector_id: int) -> str:
         io = self._io.get(evse_id)
@@ -100,10 +112,10 @@ class Availability:
         if not isinstance(body, dict) or not isinstance(body.get("evse_id"), int):
             return
         evse_id = body["evse_id"]
-        if not self.ctx.has_connector(evse_id):
+        if not self.connectors.has(evse_id):
             return
         self._io[evse_id] = body
-        if all(self._io.get(evse.id, {}).get("link_up") for evse in self.ctx.config.evses):
+        if all(self._io.get(evse_id, {}).get("link_up") for evse_id in self.connectors.evse_ids):
             self._io_seen.set()  # every MCU answers: evse_io's status is not just its start-up Unavailable
         self._update_device_model(evse_id)
         self._dirty.set()
@@ -118,7 +130,7 @@ class Availability:
     def _wanted(self, evse_id: int) -> str:
         if self.evse_operative(evse_id):
             return "Operative"
-        if self.ctx.hooks.active_transactions(evse_id) > 0:
+        if self.transactions.active_transactions(evse_id) > 0:
             io = self._io.get(evse_id) or {}
             return str(io.get("availability_requested", "Operative"))  # scheduled: leave evse_io as it is
         return "Inoperative"
@@ -126,13 +138,13 @@ class Availability:
     async def _sync_evse_io(self, evse_id: int) -> dict[str, Any] | None:
         """Tell evse_io the availability it should have; its reply (EVSE state) or None."""
         wanted = self._wanted(evse_id)
-        if not (self.ctx.config.paths.run_dir / "evse_io.rpc").exists():
+        if not self.peers.running("evse_io"):
             return None
         self._syncing.add(evse_id)
         try:
-            reply = await self.ctx.service.call("evse_io", "set_availability",
-                                                {"evse": evse_id, "availability": wanted},
-                                                deadline_s=EVSE_IO_DEADLINE_S)
+            reply = await self.peers.call("evse_io", "set_availability",
+                                         {"evse": evse_id, "availability": wanted},
+                                         deadline_s=EVSE_IO_DEADLINE_S)
         except RpcError as exc:
             log.warning("evse_io set_availability(%d, %s) failed: %s", evse_id, wanted, exc)
             return None
@@ -141,10 +153,10 @@ class Availability:
         return reply if isinstance(reply, dict) else None
 
     def _transactions_changed(self) -> None:
-        for evse in self.ctx.config.evses:
-            io = self._io.get(evse.id)
-            if io is not None and io.get("availability_requested") != self._wanted(evse.id):
-                self._spawn(self._sync_evse_io(evse.id))
+        for evse_id in self.connectors.evse_ids:
+            io = self._io.get(evse_id)
+            if io is not None and io.get("availability_requested") != self._wanted(evse_id):
+                self._spawn(self._sync_evse_io(evse_id))
 
     # ---- ChangeAvailability -----------------------------------------------------------------------
 
@@ -152,10 +164,10 @@ class Availability:
         operative = request["operationalStatus"] == "Operative"
         evse = request.get("evse")
         if evse is None or evse.get("id", 0) == 0:
-            scope, evse_ids = STATION, [e.id for e in self.ctx.config.evses]
+            scope, evse_ids = STATION, self.connectors.evse_ids
         else:
             connector_id = evse.get("connectorId")
-            if not self.ctx.has_connector(evse["id"], connector_id):
+            if not self.connectors.has(evse["id"], connector_id):
                 return Reply({"status": "Rejected", "statusInfo": {"reasonCode": "UnknownEvse"}})
             scope, evse_ids = (evse["id"], connector_id or 0), [evse["id"]]
         self._hold_until = time.monotonic() + HOLD_MAX_S
@@ -164,7 +176,7 @@ class Availability:
         log.info("availability of %s set to %s", _scope_name(scope), request["operationalStatus"])
         scheduled = False
         for evse_id in evse_ids:
-            busy = self.ctx.hooks.active_transactions(evse_id) > 0
+            busy = self.transactions.active_transactions(evse_id) > 0
             io = self._io.get(evse_id)
             if io is None or io.get("availability_requested") != self._wanted(evse_id):
                 reply = await self._sync_evse_io(evse_id)
@@ -200,13 +212,13 @@ class Availability:
                 await asyncio.sleep(min(hold_s, 0.05))
                 self._dirty.set()
                 continue
-            if self.ctx.connected and self.ctx.accepted and not self.ctx.queue_held:
+            if self.gate.connected and self.gate.accepted and not self.gate.queue_held:
                 await self.report(only_changed=True)
 
     async def report(self, *, only_changed: bool) -> None:
         """StatusNotification for every connector (or only those whose status differs from the delivered one)."""
         async with self._report_lock:
-            for evse_id, connector_id in self.ctx.connectors():
+            for evse_id, connector_id in self.connectors:
                 if only_changed and self._reported.get((evse_id, connector_id)) == self.status(evse_id, connector_id):
                     continue
                 await self.send_status(evse_id, connector_id)
@@ -222,16 +234,16 @@ class Availability:
         await self.report(only_changed=False)
 
     async def report_after_offline(self, offline_s: float) -> None:
-        threshold_s = self.ctx.dm.get_int("OCPPCommCtrlr", "OfflineThreshold")
+        threshold_s = self.dm.get_int("OCPPCommCtrlr", "OfflineThreshold")
         log.info("back online after %.1f s offline (OfflineThreshold %d s): reporting %s connectors", offline_s,
                  threshold_s, "all" if offline_s > threshold_s else "changed")
         await self.report(only_changed=offline_s <= threshold_s)
 
     async def send_status(self, evse_id: int, connector_id: int, *, in_pending: bool = False) -> bool:
         status = self.status(evse_id, connector_id)
-        payload = {"timestamp": self.ctx.clock.now_text(), "connectorStatus": status, "evseId": evse_id,
+        payload = {"timestamp": self.clock.now_text(), "connectorStatus": status, "evseId": evse_id,
                    "connectorId": connector_id}
-        if await self.ctx.send("StatusNotification", payload, in_pending=in_pending) is None:
+        if await self.gate.send("StatusNotification", payload, in_pending=in_pending) is None:
             return False
         self._reported[(evse_id, connector_id)] = status
         return True
@@ -240,7 +252,7 @@ class Availability:
 
     def _update_device_model(self, evse_id: int) -> None:
         statuses = []
-        for e, c in self.ctx.connectors():
+        for e, c in self.connectors:
             if e == evse_id:
                 statuses.append(self.status(e, c))
                 self._set_model("Connector", statuses[-1], evse_id=e, connector_id=c)
@@ -255,7 +267,7 @@ class Availability:
 
     def _set_model(self, component: str, status: str, **where: int) -> None:
         try:
-            self.ctx.dm.set(component, "AvailabilityState", status, **where)  # type: ignore[arg-type]
+            self.dm.set(component, "AvailabilityState", status, **where)  # type: ignore[arg-type]
         except InvalidValueError as exc:
             log.warning("%s AvailabilityState %s not taken: %s", component, status, exc.message)
 

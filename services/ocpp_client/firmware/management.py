@@ -14,9 +14,13 @@ import logging
 import sqlite3
 from typing import Any
 
+from bus.client import BusClient
 from bus.durable import DurableConsumer
 from bus.rpc import RpcError
-from services.ocpp_client.link.gate import OcppContext
+from services.ocpp_client.link.gate import CallGate
+from services.ocpp_client.link.queue import OutboundQueue
+from services.ocpp_client.peers import Peers
+from services.ocpp_client.security.events import SecurityEvents
 
 log = logging.getLogger("reon.ocpp.firmware")
 
@@ -28,12 +32,16 @@ DEADLINE_S = 5.0
 
 
 class FirmwareManagement:
-    def __init__(self, ctx: OcppContext) -> None:
-        self.ctx = ctx
-        self.consumer = DurableConsumer(ctx.service.bus, ctx.db, PRODUCER, STREAM, CONSUMER, self._on_entry)
-        ctx.queue.register_kind(QUEUE_KIND)
-        ctx.register("UpdateFirmware", self.update_firmware)
-        ctx.register("GetLog", self.get_log)
+    def __init__(self, bus: BusClient, db: sqlite3.Connection, gate: CallGate, queue: OutboundQueue,
+                 security: SecurityEvents, peers: Peers) -> None:
+        """`bus` and `db`: the durable consumer of the firmware service's status stream (cursor in `db`)."""
+        self.queue = queue
+        self.security = security
+        self.peers = peers
+        self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER, self._on_entry)
+        queue.register_kind(QUEUE_KIND)
+        gate.register("UpdateFirmware", self.update_firmware)
+        gate.register("GetLog", self.get_log)
 
     def start(self) -> None:
         self.consumer.start()
@@ -53,10 +61,10 @@ class FirmwareManagement:
         return response
 
     async def _call(self, command: str, request: dict[str, Any]) -> dict[str, Any]:
-        if not (self.ctx.config.paths.run_dir / f"{PRODUCER}.rpc").exists():
+        if not self.peers.running(PRODUCER):
             return {"status": "Rejected", "reason": "the firmware service is not running"}
         try:
-            reply = await self.ctx.service.call(PRODUCER, command, {"request": request}, deadline_s=DEADLINE_S)
+            reply = await self.peers.call(PRODUCER, command, {"request": request}, deadline_s=DEADLINE_S)
         except RpcError as exc:
             log.warning("firmware %s failed: %s", command, exc)
             return {"status": "Rejected", "reason": f"firmware service: {exc.code}"}
@@ -72,9 +80,9 @@ class FirmwareManagement:
             payload: dict[str, Any] = {"status": data.get("status")}
             if isinstance(data.get("request_id"), int):
                 payload["requestId"] = data["request_id"]
-            self.ctx.queue.put_nowait(action, payload, kind=QUEUE_KIND, conn=conn)
+            self.queue.put_nowait(action, payload, kind=QUEUE_KIND, conn=conn)
         elif name == "security_event":
-            await self.ctx.security.report(str(data.get("type")), data.get("tech_info"), conn=conn)
+            await self.security.report(str(data.get("type")), data.get("tech_info"), conn=conn)
         else:
             log.warning("firmware stream entry %r (seq %s) not understood: skipped", name, entry.get("seq"))
 

@@ -1,58 +1,45 @@
-"""What every functional-block module of ocpp_client shares: the link, the database, the device model, the
-clock, the outbound queue, the registration status and the hooks of the transaction module.
+"""The registration gate every CSMS CALL passes, in both directions, and the gate of the outbound queue.
 
-Two rules live here once:
 - `register(action, handler)`: while the CSMS has Rejected the BootNotification, every CSMS CALL is answered
   CALLERROR SecurityError (B03.FR.08). Pending and Accepted reach the handler (a handler that must refuse in
-  Pending, e.g. RequestStartTransaction (B02.FR.08), checks `ctx.accepted`).
+  Pending, e.g. RequestStartTransaction (B02.FR.08), checks `accepted`).
 - `send(action, payload)`: a direct CALL that is not queued (Heartbeat, StatusNotification, NotifyReport, …).
   It goes only while the link is up and the boot Accepted (`in_pending=True`: also while Pending/Unknown, for
   what the CSMS asked for: NotifyReport, a triggered message); otherwise it is skipped and None returned.
   Errors (timeout, CALLERROR, link lost) are logged and give None too.
+- the outbound queue is open while the link is up, the boot Accepted and the queue not held (`queue_held`:
+  after each Accepted boot, until every connector's status is reported).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bus.config import StationConfig
-from bus.runtime import Service
-from services.ocpp_client.clock import StationClock
-from services.ocpp_client.device_model.model import DeviceModel
-from services.ocpp_client.link.csms_link import CsmsLink
 from services.ocpp_client.link.queue import OutboundQueue
 from services.ocpp_client.link.rpc import Handler, Rpc
 from services.ocpp_client.link.rpc_errors import CallError, CallTimeout, NotConnected
-from services.ocpp_client.security.events import SecurityEvents
-from services.ocpp_client.transactions.activity import TransactionHooks
 
 log = logging.getLogger("reon.ocpp")
 
+#: How a block sends a direct CALL: `await send(action, payload, in_pending=False)` → response or None.
+Send = Callable[..., Awaitable[dict[str, Any] | None]]
+#: How a block answers CSMS CALLs: `register(action, handler)`.
+Register = Callable[[str, Handler], None]
 
-@dataclass
-class OcppContext:
-    config: StationConfig
-    service: Service
-    db: sqlite3.Connection
-    dm: DeviceModel
-    clock: StationClock
-    link: CsmsLink
-    queue: OutboundQueue
-    security: SecurityEvents
-    hooks: TransactionHooks = field(default_factory=TransactionHooks)
-    registration: str = "Unknown"  # Unknown | Pending | Accepted | Rejected
-    #: After each Accepted boot, until every connector's status is reported (service.py), the outbound queue
-    #: and the reporting of single status changes wait.
-    queue_held: bool = True
-    on_change: Callable[[], None] = lambda: None  # publish the csms state again
 
-    @property
-    def rpc(self) -> Rpc:
-        return self.link.rpc
+class CallGate:
+    """Registration status (Unknown | Pending | Accepted | Rejected) and what it lets through."""
+
+    def __init__(self, rpc: Rpc, queue: OutboundQueue, connected: Callable[[], bool], *,
+                 on_change: Callable[[], None] = lambda: None) -> None:
+        self.rpc = rpc
+        self.queue = queue
+        self._connected = connected
+        self.on_change = on_change  # publish the csms state again
+        self.registration = "Unknown"
+        self.queue_held = True
 
     @property
     def accepted(self) -> bool:
@@ -60,14 +47,7 @@ class OcppContext:
 
     @property
     def connected(self) -> bool:
-        return self.link.up.is_set()
-
-    def connectors(self) -> list[tuple[int, int]]:
-        """Every (evse id, connector id) of the station, in order."""
-        return [(evse.id, connector.id) for evse in self.config.evses for connector in evse.connectors]
-
-    def has_connector(self, evse_id: int, connector_id: int | None = None) -> bool:
-        return any(e == evse_id and (connector_id is None or c == connector_id) for e, c in self.connectors())
+        return self._connected()
 
     def set_registration(self, status: str) -> None:
         if status != self.registration:
@@ -93,7 +73,7 @@ class OcppContext:
 
     def refuse_unhandled(self) -> None:
         """Every other OCPP action: NotSupported, and SecurityError while Rejected (B03.FR.08 covers all CALLs).
-        Call after every module has registered its handlers; a later `register` still takes over."""
+        Call after every block has registered its handlers; a later `register` still takes over."""
         async def not_supported(payload: dict[str, Any]) -> Any:
             raise CallError("NotSupported", "this station does not support it")
 

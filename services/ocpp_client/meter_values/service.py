@@ -13,31 +13,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from bus.envelope import Envelope
-from services.ocpp_client.link.gate import OcppContext
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.link.gate import Send
 from services.ocpp_client.meter_values.sampling import TRIGGER, SamplingSettings, meter_value, meter_values_request
 from services.ocpp_client.transactions.activity import TriggerWork
-
-if TYPE_CHECKING:
-    from services.ocpp_client.transactions.service import TransactionService
 
 log = logging.getLogger("reon.ocpp.meter_values")
 
 
+class SampleInputs(Protocol):
+    """What this block hands samples to (transactions/manager.py `TransactionManager`)."""
+
+    evses: Mapping[int, int]
+    samples: Mapping[int, Mapping[str, Any]]
+
+    def on_meter_sample(self, evse_id: int, sample: Mapping[str, Any], now: float) -> Any: ...
+
+
 class MeterService:
-    def __init__(self, ctx: OcppContext, txs: TransactionService) -> None:
-        self.ctx = ctx
-        self.txs = txs
+    """Meter samples in, MeterValues out (MeterTrigger of activity.py)."""
+
+    def __init__(self, dm: DeviceModel, send: Send, machine: SampleInputs, *, apply: Callable[..., None],
+                 now: Callable[[], float], station_time: Callable[[float], float],
+                 subscribe: Callable[..., Any]) -> None:
+        """`send`: a direct CALL (link/gate.py); `machine`: the transaction state machine; `apply(output,
+        recheck_timers=…)`: to the transactions block's runners; `now()` / `station_time(system_s)`: the
+        station's OCPP clock; `subscribe(prefix, callback)`: the bus."""
+        self.dm = dm
+        self._send = send
+        self.machine = machine
+        self.apply = apply
+        self.now = now
+        self.station_time = station_time
+        self._subscribe = subscribe
         self._read_at: dict[int, float] = {}  # the last reading taken per EVSE (meter's clock)
         self._tasks: set[asyncio.Task[None]] = set()
-        ctx.hooks.trigger_meter_values = self.trigger_meter_values
 
     def start(self) -> None:
-        self.ctx.service.subscribe("meter.evt.sample.", self._on_sample)
-        self.ctx.service.subscribe("meter.state.meter.", self._on_meter_state)
+        self._subscribe("meter.evt.sample.", self._on_sample)
+        self._subscribe("meter.state.meter.", self._on_meter_state)
 
     async def _on_sample(self, topic: str, env: Envelope) -> None:
         if isinstance(env.body, dict):
@@ -51,13 +69,13 @@ class MeterService:
 
     def _take(self, evse_id: Any, sample: Mapping[str, Any]) -> None:
         read_at = sample.get("read_at")
-        if evse_id not in self.txs.tx.evses or not isinstance(read_at, (int, float)):
+        if evse_id not in self.machine.evses or not isinstance(read_at, (int, float)):
             return
         if read_at <= self._read_at.get(evse_id, float("-inf")):
             return  # the same reading again (state after the event) or an older one
         self._read_at[evse_id] = read_at
-        shifted = {**sample, "read_at": self.txs.station_time(read_at)}
-        self.txs.apply(self.txs.tx.on_meter_sample(evse_id, shifted, self.txs.now()), recheck_timers=False)
+        shifted = {**sample, "read_at": self.station_time(read_at)}
+        self.apply(self.machine.on_meter_sample(evse_id, shifted, self.now()), recheck_timers=False)
 
     # ---- MeterValuesRequest -----------------------------------------------------------------------
 
@@ -69,16 +87,16 @@ class MeterService:
 
     async def _send_all(self, requests: list[dict[str, Any]], in_pending: bool) -> None:
         for request in requests:
-            await self.ctx.send("MeterValues", request, in_pending=in_pending)
+            await self._send("MeterValues", request, in_pending=in_pending)
 
     def trigger_meter_values(self, evse_id: int | None) -> TriggerWork | None:
         """TriggerMessage MeterValues: the latest sample of the EVSE (each EVSE without evse_id) with the
         AlignedDataCtrlr.Measurands; Rejected when no EVSE in scope has a sample."""
-        targets = [evse_id] if evse_id is not None else sorted(self.txs.tx.evses)
-        sampling = SamplingSettings.from_device_model(self.ctx.dm)
+        targets = [evse_id] if evse_id is not None else sorted(self.machine.evses)
+        sampling = SamplingSettings.from_device_model(self.dm)
         requests = []
         for target in targets:
-            value = meter_value(self.txs.tx.samples.get(target), sampling.aligned_measurands, TRIGGER,
+            value = meter_value(self.machine.samples.get(target), sampling.aligned_measurands, TRIGGER,
                                 register_values_without_phases=sampling.register_values_without_phases)
             if value is not None:
                 requests.append(meter_values_request(target, [value]))

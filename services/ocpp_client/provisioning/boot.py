@@ -8,7 +8,7 @@
 - Accepted: clock set from currentTime, HeartbeatInterval from `interval` (when > 0), `on_accepted` (status of
   every connector, queue opens), then a Heartbeat every HeartbeatInterval.
 - Pending / Rejected: the next BootNotification after `interval` (0: HeartbeatInterval), nothing else is
-  sent (context.py gates CSMS CALLs: SecurityError while Rejected). A TriggerMessage BootNotification in
+  sent (link/gate.py gates CSMS CALLs: SecurityError while Rejected). A TriggerMessage BootNotification in
   Pending sends one at once, reason Triggered (F06.FR.17).
 - A reconnect sends no new BootNotification unless the boot data changed since the last Accepted one (e.g. the
   modem's ICCID arrived); then the reason is Unknown. Otherwise `on_reconnected(offline_s)` (B04).
@@ -19,14 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
-from services.ocpp_client.clock import TIME_ADJUSTMENT_REPORTING_THRESHOLD_S
+from services.ocpp_client.clock import TIME_ADJUSTMENT_REPORTING_THRESHOLD_S, StationClock
+from services.ocpp_client.device_model.model import DeviceModel
 from services.ocpp_client.device_model.values import InvalidValueError
-from services.ocpp_client.link.gate import OcppContext
+from services.ocpp_client.link.csms_link import CsmsLink
+from services.ocpp_client.link.gate import CallGate
 from services.ocpp_client.link.rpc_errors import CallError, CallTimeout, NotConnected
+from services.ocpp_client.security.events import SecurityEvents
 from services.ocpp_client.store import kv_get, kv_set
 
 log = logging.getLogger("reon.ocpp.boot")
@@ -35,6 +39,14 @@ MODEM_WAIT_S = 3.0
 NEXT_REASON_KEY = "next_boot_reason"
 ACCEPTED_DATA_KEY = "accepted_boot_data"
 C = "OCPPCommCtrlr"
+
+
+class StationSection(Protocol):
+    """What the boot data takes from the config's [station]."""
+
+    model: str
+    vendor: str
+    serial_number: str
 
 
 class ModemIdentity:
@@ -69,15 +81,23 @@ def _text(value: Any, max_len: int) -> str | None:
 class Boot:
     """The BootNotification / Heartbeat loop (one task)."""
 
-    def __init__(self, ctx: OcppContext, modem: ModemIdentity, firmware: str, *,
-                 on_accepted: Callable[[], Awaitable[None]],
+    def __init__(self, db: sqlite3.Connection, dm: DeviceModel, clock: StationClock, gate: CallGate,
+                 link: CsmsLink, security: SecurityEvents, station: StationSection, modem: ModemIdentity,
+                 firmware: str, *, on_accepted: Callable[[], Awaitable[None]],
                  on_reconnected: Callable[[float], Awaitable[None]]) -> None:
-        self.ctx = ctx
+        """`station`: the config's [station] (model, vendor, serial number for the boot data)."""
+        self.db = db
+        self.dm = dm
+        self.clock = clock
+        self.gate = gate
+        self.link = link
+        self.security = security
+        self.station = station
         self.modem = modem
         self.firmware = firmware
         self._on_accepted = on_accepted
         self._on_reconnected = on_reconnected
-        self.reason: str = kv_get(ctx.db, NEXT_REASON_KEY, "PowerUp")
+        self.reason: str = kv_get(db, NEXT_REASON_KEY, "PowerUp")
         #: Why this process started (the transaction module tells a power loss from a requested restart by it).
         self.start_reason = self.reason
         self._wake = asyncio.Event()
@@ -85,7 +105,7 @@ class Boot:
         self._next_boot_at = 0.0  # monotonic; Pending/Rejected wait until then
         self._first = True
         self._recheck = False
-        ctx.dm.on_change(C, "HeartbeatInterval", lambda _change: self._wake.set())
+        dm.on_change(C, "HeartbeatInterval", lambda _change: self._wake.set())
 
     # ---- triggers ---------------------------------------------------------------------------------
 
@@ -104,7 +124,7 @@ class Boot:
 
     async def heartbeat(self) -> dict[str, Any] | None:
         """Send a Heartbeat now; the reply sets the clock."""
-        response = await self.ctx.send("Heartbeat", {}, in_pending=True)
+        response = await self.gate.send("Heartbeat", {}, in_pending=True)
         if response is not None:
             await self._set_clock(response["currentTime"])
         return response
@@ -112,7 +132,7 @@ class Boot:
     # ---- the loop ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        link = self.ctx.link
+        link = self.link
         handled_connection = 0  # the connection whose start was handled (boot or B04 report)
         while True:
             await link.up.wait()
@@ -120,7 +140,7 @@ class Boot:
             offline_s = time.monotonic() - (link.down_since or time.monotonic())
             if self._needs_boot():
                 await self._boot()
-                if not self.ctx.accepted:
+                if not self.gate.accepted:
                     continue
             elif connection != handled_connection:
                 await self._on_reconnected(offline_s)
@@ -128,18 +148,18 @@ class Boot:
             await self._heartbeats()
 
     def _needs_boot(self) -> bool:
-        if self.ctx.registration != "Accepted":
+        if self.gate.registration != "Accepted":
             return True
-        accepted = kv_get(self.ctx.db, ACCEPTED_DATA_KEY)
+        accepted = kv_get(self.db, ACCEPTED_DATA_KEY)
         if accepted != self._boot_data():
             log.info("boot data changed since the last accepted BootNotification: booting again")
             self.reason = "Unknown"
-            self.ctx.set_registration("Unknown")
+            self.gate.set_registration("Unknown")
             return True
         return False
 
     def _boot_data(self) -> dict[str, Any]:
-        station = self.ctx.config.station
+        station = self.station
         data: dict[str, Any] = {"model": station.model[:20], "vendorName": station.vendor[:50],
                                 "serialNumber": station.serial_number, "firmwareVersion": self.firmware}
         modem = self.modem.field()
@@ -160,11 +180,11 @@ class Boot:
         payload = {"reason": reason, "chargingStation": self._boot_data()}
         log.info("BootNotificationRequest shifted from queue and send reason: %r", reason)
         try:
-            response = await self.ctx.rpc.call("BootNotification", payload)
+            response = await self.gate.rpc.call("BootNotification", payload)
         except NotConnected:
             return  # the loop waits for the link
         except (CallTimeout, CallError) as exc:
-            retry_s = float(self.ctx.dm.get_int(C, "RetryBackOffWaitMinimum")) or 1.0
+            retry_s = float(self.dm.get_int(C, "RetryBackOffWaitMinimum")) or 1.0
             log.warning("BootNotification failed (%s): next one in %g s", exc, retry_s)
             self._next_boot_at = time.monotonic() + retry_s
             return
@@ -173,28 +193,28 @@ class Boot:
         log.info("BootNotification %s (interval %d s)", status, interval_s)
         if status == "Accepted":
             self._accepted(payload["chargingStation"], interval_s)
-            self.ctx.set_registration("Accepted")
+            self.gate.set_registration("Accepted")
             await self._on_accepted()
             return
-        self.ctx.set_registration(status)
-        wait_s = interval_s if interval_s > 0 else self.ctx.dm.get_int(C, "HeartbeatInterval")
+        self.gate.set_registration(status)
+        wait_s = interval_s if interval_s > 0 else self.dm.get_int(C, "HeartbeatInterval")
         self._next_boot_at = time.monotonic() + wait_s
 
     def _accepted(self, boot_data: dict[str, Any], interval_s: int) -> None:
-        kv_set(self.ctx.db, ACCEPTED_DATA_KEY, boot_data)
-        kv_set(self.ctx.db, NEXT_REASON_KEY, None)
+        kv_set(self.db, ACCEPTED_DATA_KEY, boot_data)
+        kv_set(self.db, NEXT_REASON_KEY, None)
         if interval_s > 0:
             try:
-                self.ctx.dm.set(C, "HeartbeatInterval", interval_s)
+                self.dm.set(C, "HeartbeatInterval", interval_s)
             except InvalidValueError as exc:
                 log.warning("HeartbeatInterval %d from the CSMS not taken: %s", interval_s, exc.message)
 
     async def _heartbeats(self) -> None:
         """Heartbeat every HeartbeatInterval while this connection is up and the boot Accepted."""
-        link = self.ctx.link
+        link = self.link
         connection = link.connection.stats.connects
-        while link.up.is_set() and self.ctx.accepted and link.connection.stats.connects == connection:
-            if await self._sleep(self.ctx.dm.get_int(C, "HeartbeatInterval")):
+        while link.up.is_set() and self.gate.accepted and link.connection.stats.connects == connection:
+            if await self._sleep(self.dm.get_int(C, "HeartbeatInterval")):
                 if self._recheck:
                     self._recheck = False
                     if self._needs_boot():
@@ -214,10 +234,10 @@ class Boot:
         return True
 
     async def _set_clock(self, current_time: str) -> None:
-        was_synced = self.ctx.clock.synced
-        correction = self.ctx.clock.adjust(current_time)
+        was_synced = self.clock.synced
+        correction = self.clock.adjust(current_time)
         if was_synced and abs(correction) > TIME_ADJUSTMENT_REPORTING_THRESHOLD_S:
-            await self.ctx.security.report("SettingSystemTime", f"clock corrected by {correction:+.0f} s")
+            await self.security.report("SettingSystemTime", f"clock corrected by {correction:+.0f} s")
 
 
 def persist_next_reason(db: Any, reason: str) -> None:

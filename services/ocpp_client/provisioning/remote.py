@@ -15,7 +15,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bus.rpc import RpcError
-from services.ocpp_client.link.gate import OcppContext
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.link.gate import CallGate
+from services.ocpp_client.peers import Connectors, Peers
+from services.ocpp_client.transactions.activity import AuthCache, TransactionActivity
 
 log = logging.getLogger("reon.ocpp.remote")
 
@@ -24,13 +27,19 @@ VendorHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class RemoteCommands:
-    def __init__(self, ctx: OcppContext, evse_state: Callable[[int], dict[str, Any] | None]) -> None:
-        self.ctx = ctx
+    def __init__(self, dm: DeviceModel, gate: CallGate, connectors: Connectors, peers: Peers,
+                 transactions: TransactionActivity, auth_cache: AuthCache,
+                 evse_state: Callable[[int], dict[str, Any] | None]) -> None:
+        self.dm = dm
+        self.connectors = connectors
+        self.peers = peers
+        self.transactions = transactions
+        self.auth_cache = auth_cache
         self._evse_state = evse_state
         self._vendors: dict[str, VendorHandler] = {}
-        ctx.register("UnlockConnector", self.unlock_connector)
-        ctx.register("DataTransfer", self.data_transfer)
-        ctx.register("ClearCache", self.clear_cache)
+        gate.register("UnlockConnector", self.unlock_connector)
+        gate.register("DataTransfer", self.data_transfer)
+        gate.register("ClearCache", self.clear_cache)
 
     def register_vendor(self, vendor_id: str, handler: VendorHandler) -> None:
         """Answer DataTransfer for this vendorId with handler(request) -> DataTransferResponse payload."""
@@ -38,15 +47,15 @@ class RemoteCommands:
 
     async def unlock_connector(self, request: dict[str, Any]) -> dict[str, Any]:
         evse_id, connector_id = request["evseId"], request["connectorId"]
-        if not self.ctx.has_connector(evse_id, connector_id):
+        if not self.connectors.has(evse_id, connector_id):
             return {"status": "UnknownConnector"}
         session = (self._evse_state(evse_id) or {}).get("session") or {}
-        if self.ctx.hooks.active_transactions(evse_id) > 0 or session.get("authorized"):
+        if self.transactions.active_transactions(evse_id) > 0 or session.get("authorized"):
             return {"status": "OngoingAuthorizedTransaction"}
-        if not (self.ctx.config.paths.run_dir / "evse_io.rpc").exists():
+        if not self.peers.running("evse_io"):
             return _failed("evse_io is not running")
         try:
-            await self.ctx.service.call("evse_io", "unlock", {"evse": evse_id}, deadline_s=EVSE_IO_DEADLINE_S)
+            await self.peers.call("evse_io", "unlock", {"evse": evse_id}, deadline_s=EVSE_IO_DEADLINE_S)
         except RpcError as exc:
             log.warning("unlock of EVSE %d failed: %s", evse_id, exc)
             return _failed(exc.message or exc.code)
@@ -59,10 +68,9 @@ class RemoteCommands:
         return await handler(request)
 
     async def clear_cache(self, request: dict[str, Any]) -> dict[str, Any]:
-        if not self.ctx.dm.get_bool("AuthCacheCtrlr", "Enabled"):
+        if not self.dm.get_bool("AuthCacheCtrlr", "Enabled"):
             return {"status": "Rejected", "statusInfo": {"reasonCode": "NotEnabled"}}
-        hook = self.ctx.hooks.clear_auth_cache
-        if hook is not None and not await hook():
+        if not await self.auth_cache.clear_cache():
             return {"status": "Rejected"}
         return {"status": "Accepted"}
 

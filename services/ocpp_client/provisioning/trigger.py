@@ -16,10 +16,11 @@ from typing import Any
 
 from bus.rpc import RpcError
 from services.ocpp_client.availability.status import Availability
-from services.ocpp_client.link.gate import OcppContext
+from services.ocpp_client.link.gate import CallGate
 from services.ocpp_client.link.rpc import Reply
+from services.ocpp_client.peers import Connectors, Peers
 from services.ocpp_client.provisioning.boot import Boot
-from services.ocpp_client.transactions.activity import TriggerWork
+from services.ocpp_client.transactions.activity import MeterTrigger, TransactionActivity, TriggerWork
 
 log = logging.getLogger("reon.ocpp.trigger")
 
@@ -27,18 +28,23 @@ FIRMWARE_DEADLINE_S = 3.0
 
 
 class Trigger:
-    def __init__(self, ctx: OcppContext, boot: Boot, availability: Availability) -> None:
-        self.ctx = ctx
+    def __init__(self, gate: CallGate, connectors: Connectors, peers: Peers, boot: Boot, availability: Availability,
+                 transactions: TransactionActivity, meter_values: MeterTrigger) -> None:
+        self.gate = gate
+        self.connectors = connectors
+        self.peers = peers
+        self.transactions = transactions
+        self.meter_values = meter_values
         self.boot = boot
         self.availability = availability
-        ctx.register("TriggerMessage", self.trigger_message)
+        gate.register("TriggerMessage", self.trigger_message)
 
     async def trigger_message(self, request: dict[str, Any]) -> Reply:
         requested = request["requestedMessage"]
         evse = request.get("evse") or {}
         evse_id, connector_id = evse.get("id"), evse.get("connectorId")
         needs_evse = requested in ("StatusNotification", "MeterValues", "TransactionEvent")
-        if needs_evse and evse_id is not None and not self.ctx.has_connector(evse_id, connector_id):
+        if needs_evse and evse_id is not None and not self.connectors.has(evse_id, connector_id):
             return _answer("Rejected", "UnknownEvse")
         work = self._work(requested, evse_id, connector_id)
         if isinstance(work, str):
@@ -48,9 +54,8 @@ class Trigger:
 
     def _work(self, requested: str, evse_id: int | None, connector_id: int | None) -> TriggerWork | str:
         """The work to run after the response, or the status to answer instead."""
-        hooks = self.ctx.hooks
         if requested == "BootNotification":
-            if self.ctx.accepted:
+            if self.gate.accepted:
                 return "Rejected"
             return self._boot
         if requested == "Heartbeat":
@@ -60,8 +65,8 @@ class Trigger:
         if requested in ("FirmwareStatusNotification", "LogStatusNotification"):
             return lambda: self._firmware_status(requested)
         hook: Callable[[int | None], TriggerWork | None] | None = {
-            "MeterValues": hooks.trigger_meter_values,
-            "TransactionEvent": hooks.trigger_transaction_event,
+            "MeterValues": self.meter_values.trigger_meter_values,
+            "TransactionEvent": self.transactions.trigger_transaction_event,
         }.get(requested)
         if hook is None:
             return "NotImplemented"
@@ -75,7 +80,7 @@ class Trigger:
         await self.boot.heartbeat()
 
     def _status_work(self, evse_id: int | None, connector_id: int | None) -> TriggerWork:
-        targets = [(e, c) for e, c in self.ctx.connectors()
+        targets = [(e, c) for e, c in self.connectors
                    if (evse_id is None or e == evse_id) and (connector_id is None or c == connector_id)]
 
         async def send() -> None:
@@ -91,13 +96,13 @@ class Trigger:
         payload: dict[str, Any] = {"status": entry.get("status") or "Idle"}
         if isinstance(entry.get("request_id"), int):
             payload["requestId"] = entry["request_id"]
-        await self.ctx.send(requested, payload, in_pending=True)
+        await self.gate.send(requested, payload, in_pending=True)
 
     async def _firmware_service_status(self) -> dict[str, Any]:
-        if not (self.ctx.config.paths.run_dir / "firmware.rpc").exists():
+        if not self.peers.running("firmware"):
             return {}
         try:
-            reply = await self.ctx.service.call("firmware", "status", {}, deadline_s=FIRMWARE_DEADLINE_S)
+            reply = await self.peers.call("firmware", "status", {}, deadline_s=FIRMWARE_DEADLINE_S)
         except RpcError as exc:
             log.warning("firmware status not available (%s): reporting Idle", exc)
             return {}

@@ -1,60 +1,42 @@
-"""What the rest of ocpp_client asks of the transaction, authorization and meter-value modules.
+"""What the transactions block offers the other blocks (availability, reset, trigger, remote commands, the
+service's state), as Protocols: they receive the object at construction and call it when they need it.
 
-The glue works without them (defaults below: no transactions, nothing cached, triggers NotImplemented).
-The transaction module replaces the fields it implements when it plugs in (see service.py
-`plug_in_transactions`) and calls `transactions_changed()` whenever a transaction starts or ends, so a
-scheduled reset or availability change can proceed.
+transactions/service.py (`TransactionService`) implements `TransactionActivity`; meter_values/service.py
+(`MeterService`) implements `MeterTrigger`; authorization/service.py (`AuthService`) implements `AuthCache`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from typing import Protocol
 
 #: The work that sends a triggered message, started once the TriggerMessageResponse is on the wire.
 TriggerWork = Callable[[], Awaitable[None]]
 
 
-def _no_transactions(evse_id: int | None = None) -> int:
-    return 0
+class TransactionActivity(Protocol):
+    def active_transactions(self, evse_id: int | None = None) -> int:
+        """Number of ongoing transactions, on one EVSE or (None) on the whole station."""
 
-
-async def _nothing_to_end(evse_id: int | None, stopped_reason: str) -> None:
-    return None
-
-
-@dataclass
-class TransactionHooks:
-    """Filled by the transaction/authorization/meter-value modules; every field has a safe default."""
-
-    #: Number of ongoing transactions, on one EVSE or (None) on the whole station.
-    active_transactions: Callable[[int | None], int] = _no_transactions
-    #: End the transactions of one EVSE or (None) all, with this stoppedReason (e.g. ImmediateReset); returns
-    #: once their TransactionEvent Ended is queued (committed), not necessarily delivered.
-    end_transactions: Callable[[int | None, str], Awaitable[None]] = _nothing_to_end
-    #: TriggerMessage MeterValues for one EVSE or all (None): the work to run after the response, or None to
-    #: answer Rejected. Left None: answered NotImplemented.
-    trigger_meter_values: Callable[[int | None], TriggerWork | None] | None = None
-    #: TriggerMessage TransactionEvent for one EVSE or all: as trigger_meter_values.
-    trigger_transaction_event: Callable[[int | None], TriggerWork | None] | None = None
-    #: ClearCache: empty the authorization cache; True when done. Left None: nothing is cached (Accepted).
-    clear_auth_cache: Callable[[], Awaitable[bool]] | None = None
-    _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-    _listeners: list[Callable[[], None]] = field(default_factory=list, repr=False)
-
-    def transactions_changed(self) -> None:
-        """Call after a transaction started or ended."""
-        self._changed.set()
-        for listener in list(self._listeners):
-            listener()
-
-    def on_transactions_changed(self, listener: Callable[[], None]) -> None:
-        """Hear about every transactions_changed() (availability re-checks what it scheduled)."""
-        self._listeners.append(listener)
+    async def end_transactions(self, evse_id: int | None, stopped_reason: str) -> None:
+        """End the transactions of one EVSE or (None) all, with this stoppedReason (e.g. ImmediateReset);
+        returns once their TransactionEvent Ended is queued (committed), not necessarily delivered."""
 
     async def wait_until_idle(self, evse_id: int | None = None) -> None:
         """Return once no transaction is ongoing (on that EVSE, or anywhere)."""
-        while self.active_transactions(evse_id) > 0:
-            self._changed.clear()
-            await self._changed.wait()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each transaction start or end."""
+
+    def trigger_transaction_event(self, evse_id: int | None) -> TriggerWork | None:
+        """TriggerMessage TransactionEvent: the work to run after the response, or None to answer Rejected."""
+
+
+class MeterTrigger(Protocol):
+    def trigger_meter_values(self, evse_id: int | None) -> TriggerWork | None:
+        """TriggerMessage MeterValues: the work to run after the response, or None to answer Rejected."""
+
+
+class AuthCache(Protocol):
+    async def clear_cache(self) -> bool:
+        """ClearCache: empty the authorization cache; True when done."""

@@ -3,8 +3,8 @@
 Plain code: no bus, no network, no clock of its own. Inputs are evse_io's durable session stream, tokens
 and their authorization results, CSMS requests and responses, meter samples and the time; outputs are
 TransactionEventRequest payloads (handed to the queue inside the SQLite transaction that stores their seqNo)
-and evse_io commands (`TxOutput`). tx_model.py states the start/stop-point rules, tx_core.py the moves,
-tx_remote.py the CSMS requests.
+and evse_io commands (`TxOutput`). model.py states the start/stop-point rules, core.py the moves, sessions.py,
+tokens.py, remote.py and timers.py the inputs (composed here).
 
 Restarts. Every EVSE's record lives in SQLite, so a restart of ocpp_client resumes where it was. When
 evse_io restarts alone it reports `evse_io_started`: its sessions are gone and power is off, the transaction

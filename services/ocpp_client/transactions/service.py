@@ -1,14 +1,14 @@
 """Transactions (E, F01–F03, F06, E14, B12) on the bus: the glue around transactions.TransactionManager.
 
-Inputs, each handled as one SQLite unit of work on ctx.db (the TransactionEvents it causes are put in the
+Inputs, each handled as one SQLite unit of work on ocpp.db (the TransactionEvents it causes are put in the
 durable outbound queue in the same transaction, so seqNo never skips or repeats across restarts):
 - evse_io's durable `session` stream (DurableConsumer, cursor committed with the effect; the handler never
   suspends while the consumer's transaction is open);
 - `evse_io.state.evse.<n>` (pause hints, cable ampacity) and, once per start when the stream has been caught
   up, a reconciliation of evse_io with the record (a command lost between a commit and the call);
-- tokens, meter samples: auth_service.py and meter_service.py;
+- tokens, meter samples: authorization/service.py and meter_values/service.py;
 - CSMS requests: RequestStartTransaction, RequestStopTransaction, GetTransactionStatus, TriggerMessage
-  (hooks), Reset (hooks.end_transactions); TransactionEventResponse.idTokenInfo (queue on_delivered);
+  and Reset (TransactionActivity, activity.py); TransactionEventResponse.idTokenInfo (queue on_delivered);
 - time: `tick()` at `next_deadline()` (periodic / clock-aligned values, EVConnectionTimeOut).
 Outputs: evse_io commands, run one at a time in order by one task AFTER the commit; `ocpp.state.transaction.<n>`.
 Times given to the state machine are the station's OCPP clock (system time + the CSMS offset); evse_io's and
@@ -24,17 +24,19 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from bus.client import BusClient
 from bus.durable import DurableConsumer
 from bus.envelope import Envelope
-from bus.host import os_boot_id
 from bus.rpc import RpcError
 from services.ocpp_client.authorization.service import AuthService
-from services.ocpp_client.link.gate import OcppContext
-from services.ocpp_client.link.queue import QueuedMessage
+from services.ocpp_client.clock import StationClock
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.link.gate import CallGate
+from services.ocpp_client.link.queue import OutboundQueue, QueuedMessage
 from services.ocpp_client.link.rpc import Reply
 from services.ocpp_client.meter_values.sampling import energy_wh, parse_utc, utc_text
 from services.ocpp_client.meter_values.service import MeterService
-from services.ocpp_client.provisioning.boot import Boot
+from services.ocpp_client.peers import Peers
 from services.ocpp_client.transactions.activity import TriggerWork
 from services.ocpp_client.transactions.events import UPDATED
 from services.ocpp_client.transactions.manager import (
@@ -64,17 +66,32 @@ def lost_reason(start_reason: str) -> str:
 
 
 class TransactionService:
-    """Owns the TransactionManager, the evse_io session consumer and the evse_io command runner."""
+    """Owns the TransactionManager, the evse_io session consumer and the evse_io command runner, and the
+    authorization and meter-value blocks that feed it (`auth`, `meter`). Implements TransactionActivity
+    (activity.py) for availability, reset, trigger and the remote commands."""
 
-    def __init__(self, ctx: OcppContext, *, boot: Boot, evse_available: Callable[[int], bool]) -> None:
-        self.ctx = ctx
+    def __init__(self, *, db: sqlite3.Connection, dm: DeviceModel, clock: StationClock, gate: CallGate,
+                 queue: OutboundQueue, bus: BusClient, peers: Peers, evses: Mapping[int, int],
+                 subscribe: Callable[..., Any], publish_state: Callable[[str, Any], Awaitable[None]],
+                 boot_id: str, start_reason: str, evse_available: Callable[[int], bool]) -> None:
+        """`evses`: EVSE id → its connector id; `bus` and `db`: evse_io's session stream consumer (cursor in
+        `db`); `peers`: evse_io commands; `boot_id` / `start_reason`: the OS boot and why this process
+        started (a transaction a station restart cut ends with `lost_reason(start_reason)`)."""
+        self.db = db
+        self.clock = clock
+        self.gate = gate
+        self.queue = queue
+        self.peers = peers
+        self.subscribe = subscribe
+        self.publish_state = publish_state
         self._evse_available = evse_available
-        evses = {evse.id: evse.connectors[0].id if evse.connectors else 1 for evse in ctx.config.evses}
-        self.tx = TransactionManager(ctx.db, evses, lambda: TxSettings.from_device_model(ctx.dm), self._enqueue,
-                                     boot_id=os_boot_id(), lost_reason=lost_reason(boot.start_reason))
-        self.auth = AuthService(ctx, self)
-        self.meter = MeterService(ctx, self)
-        self.consumer = DurableConsumer(ctx.service.bus, ctx.db, PRODUCER, STREAM, CONSUMER, self._on_session_entry)
+        self.tx = TransactionManager(db, evses, lambda: TxSettings.from_device_model(dm), self._enqueue,
+                                     boot_id=boot_id, lost_reason=lost_reason(start_reason))
+        self.auth = AuthService(db, dm, gate, sorted(self.tx.evses), self.tx, apply=self.apply, now=self.now,
+                                subscribe=subscribe)
+        self.meter = MeterService(dm, gate.send, self.tx, apply=self.apply, now=self.now,
+                                  station_time=self.station_time, subscribe=subscribe)
+        self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER, self._on_session_entry)
         self._commands: asyncio.Queue[EvseCommand] = asyncio.Queue()
         self._changed = asyncio.Event()  # publish the transaction states
         self._timer_wake = asyncio.Event()
@@ -82,25 +99,22 @@ class TransactionService:
         self._stream_head: int | None = None
         self._reconciled: set[int] = set()
         self._caught_up = asyncio.Event()  # the session stream was caught up once since this start
-        ctx.queue.register_kind(QUEUE_KIND, rewrite=lambda m: with_offline(m.payload, m.offline),
-                                on_delivered=self._on_delivered, on_dead_letter=self._on_dead_letter)
-        ctx.register("RequestStartTransaction", self.request_start)
-        ctx.register("RequestStopTransaction", self.request_stop)
-        ctx.register("GetTransactionStatus", self.get_transaction_status)
-        hooks = ctx.hooks
-        hooks.active_transactions = self.active_transactions
-        hooks.end_transactions = self.end_transactions
-        hooks.trigger_transaction_event = self.trigger_transaction_event
+        self._activity = asyncio.Event()  # a transaction started or ended
+        self._listeners: list[Callable[[], None]] = []
+        queue.register_kind(QUEUE_KIND, rewrite=lambda m: with_offline(m.payload, m.offline),
+                            on_delivered=self._on_delivered, on_dead_letter=self._on_dead_letter)
+        gate.register("RequestStartTransaction", self.request_start)
+        gate.register("RequestStopTransaction", self.request_stop)
+        gate.register("GetTransactionStatus", self.get_transaction_status)
 
     # ---- life -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Publish every EVSE's transaction state, subscribe, start the session consumer."""
         for evse_id in self.tx.evses:
-            await self.ctx.service.publish_state(f"transaction.{evse_id}", self.state_of(evse_id))
-        service = self.ctx.service
-        service.subscribe("evse_io.state.evse.", self._on_evse_state)
-        service.subscribe(f"{PRODUCER}.state.stream.{STREAM}", self._on_stream_head)
+            await self.publish_state(f"transaction.{evse_id}", self.state_of(evse_id))
+        self.subscribe("evse_io.state.evse.", self._on_evse_state)
+        self.subscribe(f"{PRODUCER}.state.stream.{STREAM}", self._on_stream_head)
         self.auth.start()
         self.meter.start()
         self.consumer.start()
@@ -114,11 +128,11 @@ class TransactionService:
 
     def now(self) -> float:
         """UTC seconds on the station's OCPP clock."""
-        return self.ctx.clock.timestamp()
+        return self.clock.timestamp()
 
     def station_time(self, system_s: float) -> float:
         """A timestamp of another service (system clock) on the station's OCPP clock."""
-        return system_s + self.ctx.clock.offset_s
+        return system_s + self.clock.offset_s
 
     # ---- outputs ----------------------------------------------------------------------------------
 
@@ -138,7 +152,7 @@ class TransactionService:
         """The state machine's enqueue: inside its SQLite transaction, no commit here."""
         info = payload["transactionInfo"]
         event_type = payload["eventType"]
-        self.ctx.queue.put_nowait("TransactionEvent", payload, kind=QUEUE_KIND, conn=conn,
+        self.queue.put_nowait("TransactionEvent", payload, kind=QUEUE_KIND, conn=conn,
                                   meta={"transaction_id": info["transactionId"], "seq_no": payload["seqNo"],
                                         "event_type": event_type},
                                   droppable=event_type == UPDATED)
@@ -153,13 +167,12 @@ class TransactionService:
             await self._execute(command)
 
     async def _execute(self, command: EvseCommand) -> None:
-        if not (self.ctx.config.paths.run_dir / f"{PRODUCER}.rpc").exists():
+        if not self.peers.running(PRODUCER):
             log.warning("evse_io is not running: %s %s not carried out (its restart re-authorizes from the"
                         " record)", command.command, command.call_args())
             return
         try:
-            await self.ctx.service.call(PRODUCER, command.command, command.call_args(),
-                                        deadline_s=EVSE_IO_DEADLINE_S)
+            await self.peers.call(PRODUCER, command.command, command.call_args(), deadline_s=EVSE_IO_DEADLINE_S)
         except RpcError as exc:
             log.warning("evse_io %s %s failed: %s", command.command, command.call_args(), exc)
             if command.command == "authorize" and exc.code == "rejected":
@@ -174,7 +187,7 @@ class TransactionService:
 
     def _on_station_clock(self, entry: dict[str, Any]) -> dict[str, Any]:
         data = entry.get("data")
-        offset = self.ctx.clock.offset_s
+        offset = self.clock.offset_s
         if not offset or not isinstance(data, Mapping) or not isinstance(data.get("at"), str):
             return entry
         try:
@@ -233,7 +246,7 @@ class TransactionService:
 
     async def request_start(self, request: dict[str, Any]) -> dict[str, Any] | Reply:
         """RequestStartTransaction (F01/F02); Rejected unless the boot is Accepted (B02.FR.08)."""
-        if not self.ctx.accepted:
+        if not self.gate.accepted:
             return _REJECTED_PENDING
         result = self.tx.request_start(request, self.now(), evse_available=self._evse_available)
         self.apply(result.output)
@@ -245,7 +258,7 @@ class TransactionService:
 
     async def request_stop(self, request: dict[str, Any]) -> dict[str, Any]:
         """RequestStopTransaction (F03)."""
-        if not self.ctx.accepted:
+        if not self.gate.accepted:
             return _REJECTED_PENDING
         response, out = self.tx.request_stop(request, self.now())
         self.apply(out)
@@ -256,13 +269,29 @@ class TransactionService:
         """GetTransactionStatus (E14): ongoing, and whether the queue still holds its messages."""
         transaction_id = request.get("transactionId")
         meta = {"transaction_id": transaction_id} if transaction_id is not None else {}
-        queued = self.ctx.queue.count_pending(QUEUE_KIND, **meta) > 0
+        queued = self.queue.count_pending(QUEUE_KIND, **meta) > 0
         return self.tx.get_transaction_status(transaction_id, queued)
 
-    # ---- hooks ------------------------------------------------------------------------------------
+    # ---- TransactionActivity (activity.py) -----------------------------------------------------------
 
     def active_transactions(self, evse_id: int | None = None) -> int:
         return sum(1 for evse in self.tx.open_transactions() if evse_id is None or evse == evse_id)
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each transaction start or end (availability re-checks what it scheduled)."""
+        self._listeners.append(listener)
+
+    def transactions_changed(self) -> None:
+        """A transaction started or ended: wake `wait_until_idle` and the listeners."""
+        self._activity.set()
+        for listener in list(self._listeners):
+            listener()
+
+    async def wait_until_idle(self, evse_id: int | None = None) -> None:
+        """Return once no transaction is ongoing (on that EVSE, or anywhere)."""
+        while self.active_transactions(evse_id) > 0:
+            self._activity.clear()
+            await self._activity.wait()
 
     async def end_transactions(self, evse_id: int | None, stopped_reason: str) -> None:
         """Reset Immediate: Ended (ResetCommand) queued and committed for every open transaction in scope."""
@@ -333,7 +362,7 @@ class TransactionService:
         return body
 
     async def _publish_states(self) -> None:
-        """Publish each EVSE's transaction state when it changed; hooks.transactions_changed() when a
+        """Publish each EVSE's transaction state when it changed; transactions_changed() when a
         transaction started or ended."""
         published: dict[int, dict[str, Any]] = {}
         open_before: dict[int, str] | None = None
@@ -342,10 +371,10 @@ class TransactionService:
             for evse_id in self.tx.evses:
                 body = self.state_of(evse_id)
                 if body != published.get(evse_id):
-                    await self.ctx.service.publish_state(f"transaction.{evse_id}", body)
+                    await self.publish_state(f"transaction.{evse_id}", body)
                     published[evse_id] = body
             open_now = self.tx.open_transactions()
             if open_now != open_before:
                 open_before = open_now
-                self.ctx.hooks.transactions_changed()
+                self.transactions_changed()
             await self._changed.wait()

@@ -5,7 +5,7 @@ rewritten in the same SQLite transaction that hands the TransactionEvent it caus
 so seqNo has no gap and no repeat across restarts. `tx_history` remembers recent transaction ids with their
 start and end (GetTransactionStatus, E14). `tx_meter_values` collects the MeterValues an Ended event will
 carry (TxEndedInterval samples), one row each instead of a growing JSON blob. No commit happens here:
-callers wrap writes in `sqlite_atomic.atomic`.
+callers wrap writes in `store.atomic` (services/ocpp_client/store.py).
 """
 
 from __future__ import annotations
