@@ -143,7 +143,7 @@ async def offline_backlog(config_path: Path, n_events: int) -> None:
                 assert isinstance(service, OcppService)
                 await booted(probe)
                 await probe.call("ocpp", "disconnect", {})
-                assert not service.ctx.connected
+                assert not service.gate.connected
                 queue = service.queue
                 put_s, depth_before = [], queue.depth
                 for event in events:

@@ -3,7 +3,7 @@ station's connectors (config `[[evse]]`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ class Connectors:
         """From the config's EVSE tables (objects with `id` and `connectors`, each with `id`)."""
         return cls(tuple((evse.id, connector.id) for evse in evses for connector in evse.connectors))
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         return iter(self.pairs)
 
     @property
