@@ -43,11 +43,11 @@ from bench.csms_process import AtCsms, CsmsProcess  # noqa: E402
 from bench.evse_timing import figures, spawn  # noqa: E402
 from bus.harness import Probe, remove_run_dir  # noqa: E402
 from bus.runtime import running  # noqa: E402
-from services.ocpp_client import meter_values as mv  # noqa: E402
-from services.ocpp_client.payload_schema import request_violation  # noqa: E402
+from services.ocpp_client.link.payload_schema import request_violation  # noqa: E402
+from services.ocpp_client.meter_values import sampling as mv  # noqa: E402
 from services.ocpp_client.service import OcppService  # noqa: E402
-from services.ocpp_client.tx_events import ENDED, STARTED, UPDATED, transaction_event  # noqa: E402
-from services.ocpp_client.tx_service import QUEUE_KIND  # noqa: E402
+from services.ocpp_client.transactions.events import ENDED, STARTED, UPDATED, transaction_event  # noqa: E402
+from services.ocpp_client.transactions.service import QUEUE_KIND  # noqa: E402
 from sim.mcu_board_state import BoardState  # noqa: E402
 from sim.world import World  # noqa: E402
 from station.config import StationConfig, load_config  # noqa: E402
@@ -143,7 +143,7 @@ async def offline_backlog(config_path: Path, n_events: int) -> None:
                 assert isinstance(service, OcppService)
                 await booted(probe)
                 await probe.call("ocpp", "disconnect", {})
-                assert not service.ctx.connected
+                assert not service.gate.connected
                 queue = service.queue
                 put_s, depth_before = [], queue.depth
                 for event in events:

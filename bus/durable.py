@@ -26,10 +26,9 @@ from typing import Any
 from bus.client import BusClient
 from bus.contract import ENTRY, Command, ContractViolation, DurableStream, load_contract, stream_topics
 from bus.rpc import RpcError
-from station.sqlite import atomic, open_db  # open_db: re-exported for callers not yet moved to station.sqlite
+from station.sqlite import atomic
 
-__all__ = ["ENTRY", "STREAM_COMMANDS", "DurableConsumer", "DurableProducer", "declared_stream", "open_db",
-           "stream_topics"]
+__all__ = ["ENTRY", "STREAM_COMMANDS", "DurableConsumer", "DurableProducer", "declared_stream", "stream_topics"]
 
 log = logging.getLogger("bus.durable")
 

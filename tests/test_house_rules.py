@@ -11,9 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_PARTY = ("bus", "station", "services", "sim", "reonctl")
-UNTIL_LAYOUT = pytest.mark.xfail(strict=False, reason="until the layout branch merges")
-
-
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -96,7 +93,6 @@ def test_no_file_shadows_a_standard_library_module(scope: str) -> None:
     assert shadowing(scope) == []
 
 
-@UNTIL_LAYOUT
 def test_no_file_in_ocpp_client_shadows_a_standard_library_module() -> None:
     assert shadowing("services.ocpp_client") == []
 
@@ -129,6 +125,5 @@ def test_no_import_cycle_outside_ocpp_client() -> None:
     assert [c for c in import_cycles() if not any(m.startswith("services.ocpp_client") for m in c)] == []
 
 
-@UNTIL_LAYOUT
 def test_no_import_cycle_anywhere() -> None:
     assert import_cycles() == []

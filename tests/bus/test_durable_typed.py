@@ -7,9 +7,10 @@ import pytest
 
 from bus.client import BusClient
 from bus.contract import Contract, ContractViolation, DurableStream, EntryKind, Field, register_contract
-from bus.durable import STREAM_COMMANDS, DurableConsumer, DurableProducer, declared_stream, open_db, stream_topics
+from bus.durable import STREAM_COMMANDS, DurableConsumer, DurableProducer, declared_stream, stream_topics
 from bus.rpc import RpcServer
 from services.evse_io.contract import SessionEntry
+from station.sqlite import open_db
 
 TYPED = DurableStream("session", "plug facts", common=(Field("evse_id", "int", "the EVSE"),), kinds=(
     EntryKind("plugged_in", "an EV arrived"),
