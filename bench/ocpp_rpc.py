@@ -9,7 +9,7 @@ one outstanding CALL, both payloads checked against the 2.0.1 schemas synchronou
 The bare loop sends `json.dumps([2, id, action, payload])` and reads the reply: no checks at all.
 Actions: Heartbeat, and MeterValues with 4 sampled values. Prints figures and REON/bare ratios.
 
-    python bench/ocpp_rpc.py [--calls 2000]
+    python bench/ocpp_rpc.py [--calls 2000] [--quick]
 """
 
 from __future__ import annotations
@@ -106,7 +106,10 @@ async def _timed(n: int, call: Any) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="CALLs per action and implementation")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: checks the bench runs, in seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.calls = 50
     logging.basicConfig(level=logging.WARNING)
     ctx = mp.get_context("spawn")
     port_out = ctx.Queue()

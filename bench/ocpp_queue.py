@@ -14,7 +14,7 @@ of their own; the CSMS stamps each frame with time.time() on receipt and answers
    on the wire to the TransactionEvent Started / Ended received by the CSMS (monotonic → wall clock in the bench).
 Prints figures (not a test).
 
-    python bench/queue.py [--events 10000] [--cycles 100] [--dwell-s 0.25]
+    python bench/ocpp_queue.py [--events 10000] [--cycles 100] [--dwell-s 0.25] [--quick]
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-# Run as `python bench/queue.py`, this folder is sys.path[0] and this file would shadow the stdlib's `queue`.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -280,7 +278,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000, help="TransactionEvents in the backlog")
     parser.add_argument("--cycles", type=int, default=100, help="plug/charge/unplug cycles (default 100)")
     parser.add_argument("--dwell-s", type=float, default=0.25, help="pause before each plug and unplug (0.25 s)")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: checks the bench runs, in seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.cycles, args.dwell_s = 200, 2, 0.05
     with tempfile.TemporaryDirectory(prefix="reon-bench-") as tmp:
         setup_logging("ocpp")  # INFO, as a service process logs; into a file, not onto the figures
         log_file = open(Path(tmp) / "bench.log", "w")  # noqa: SIM115
