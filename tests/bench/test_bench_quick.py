@@ -16,11 +16,14 @@ BENCH = ROOT / "bench"
 EXPECTED = {
     "bus.py": [r"REON bus \(via broker\)\s+[\d,]+ msg/s", r"raw pyzmq PUB/SUB\s+[\d,]+ msg/s",
                r"REON / raw pyzmq throughput: \d+%"],
+    "schema_validators.py": [r"MeterValuesRequest\s+[\d.]+", r"RSS added"],
     "ocpp_rpc.py": [r"Heartbeat\s+ratio\s+[\d.]+", r"MeterValues\s+ratio\s+[\d.]+"],
-    "ocpp_queue.py": [r"delivery rate: [\d,]+ events/s", r"in queue order", r"TransactionEvent Ended: p50"],
+    "ocpp_queue.py": [r"1a\. against the bare", r"delivery rate: [\d,]+ events/s", r"in queue order",
+                      r"drained event / plain CALL: [\d.]+×", r"TransactionEvent Ended: p50"],
     "evse_timing.py": [r"allow_power_on=false on the wire: p50 [\d.]+ ms"],
     "firmware.py": [r"median: REON [\d.]+ MB/s"],
-    "station.py": [r"station memory: RSS [\d.]+ MB, PSS [\d.]+ MB", r"station CPU over"],
+    "station.py": [r"station memory: RSS [\d.]+ MB, PSS [\d.]+ MB", r"station CPU over",
+                   r"services\.ocpp_client\.service\s+[\d.]+\s+[\d.]+\s+\d+"],
 }
 
 
