@@ -124,7 +124,8 @@ class Rpc:
             outstanding = _Outstanding(message_id, action, asyncio.get_running_loop().create_future())
             self._outstanding = outstanding
             try:
-                log.info(ml.call_line(ml.OUT, action, message_id, payload, self.secret_variables))
+                if log.isEnabledFor(logging.INFO):  # formatting a payload costs as much as checking it
+                    log.info(ml.call_line(ml.OUT, action, message_id, payload, self.secret_variables))
                 await self._send_text(text)
                 async with asyncio.timeout(timeout_s):
                     return await outstanding.reply
@@ -180,7 +181,8 @@ class Rpc:
 
     async def _on_call(self, call: Call) -> None:
         action, message_id = call.action, call.message_id
-        log.info(ml.call_line(ml.IN, action, message_id, call.payload, self.secret_variables))
+        if log.isEnabledFor(logging.INFO):  # formatting a payload costs as much as checking it
+            log.info(ml.call_line(ml.IN, action, message_id, call.payload, self.secret_variables))
         if action not in KNOWN_ACTIONS:
             await self._send_error(message_id, action, "NotImplemented", f"{action[:60]} is not known")
             return
@@ -232,7 +234,8 @@ class Rpc:
         if outstanding is None:
             return
         action = outstanding.action
-        log.info(ml.result_line(ml.IN, action, frame.message_id, frame.payload, self.secret_variables))
+        if log.isEnabledFor(logging.INFO):  # formatting a payload costs as much as checking it
+            log.info(ml.result_line(ml.IN, action, frame.message_id, frame.payload, self.secret_variables))
         violation = response_violation(action, frame.payload)
         if violation is not None:
             log.warning("%s [%s]: CSMS reply breaks the schema: %s %s", action, frame.message_id,
@@ -275,7 +278,8 @@ class Rpc:
             log.exception("%s [%s]: response is not JSON", action, message_id)
             await self._send_error(message_id, action, "InternalError", f"{action} response invalid")
             return False
-        log.info(ml.result_line(ml.OUT, action, message_id, payload, self.secret_variables))
+        if log.isEnabledFor(logging.INFO):  # formatting a payload costs as much as checking it
+            log.info(ml.result_line(ml.OUT, action, message_id, payload, self.secret_variables))
         return await self._send_quietly(text)
 
     async def _send_error(
