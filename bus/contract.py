@@ -159,6 +159,7 @@ CONTRACT_MODULES: dict[str, str] = {
     "modem": "services.modem.contract",
     "firmware": "services.firmware.contract",
     "sim": "sim.contract",
+    "metrics": "services.metrics.contract",
 }
 
 _loaded: dict[str, Contract | None] = {}

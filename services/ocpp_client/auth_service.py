@@ -84,11 +84,13 @@ class AuthService:
                 accepted = accepted_for_evse(info, evse_id)
                 log.info("EVSE %d: card %s %s by the CSMS (%s)", evse_id, id_token.get("idToken"),
                          "accepted" if accepted else "refused", info.get("status"))
+                self.txs.counts.authorized(accepted, info)
                 return accepted, info
             decision = self.authorizer.decide_local(id_token, online=False, now=self.txs.now(), evse_id=evse_id)
             log.info("EVSE %d: no answer to Authorize: offline rules apply", evse_id)
         log.info("EVSE %d: card %s %s (%s)", evse_id, id_token.get("idToken"),
                  "accepted" if decision.accepted else "refused", decision.source)
+        self.txs.counts.authorized(decision.accepted, decision.id_token_info)
         return decision.accepted, decision.id_token_info
 
     # ---- CSMS requests ----------------------------------------------------------------------------

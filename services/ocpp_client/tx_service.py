@@ -37,6 +37,7 @@ from services.ocpp_client.meter_values import energy_wh, parse_utc, utc_text
 from services.ocpp_client.queue import QueuedMessage
 from services.ocpp_client.rpc import Reply
 from services.ocpp_client.transactions import EvseCommand, TransactionManager, TxOutput, TxSettings, with_offline
+from services.ocpp_client.tx_counts import TxCounts
 from services.ocpp_client.tx_events import UPDATED
 
 log = logging.getLogger("reon.ocpp.transactions")
@@ -66,6 +67,7 @@ class TransactionService:
         evses = {evse.id: evse.connectors[0].id if evse.connectors else 1 for evse in ctx.config.evses}
         self.tx = TransactionManager(ctx.db, evses, lambda: TxSettings.from_device_model(ctx.dm), self._enqueue,
                                      boot_id=os_boot_id(), lost_reason=lost_reason(boot.start_reason))
+        self.counts = TxCounts()  # published in ocpp.state.transactions
         self.auth = AuthService(ctx, self)
         self.meter = MeterService(ctx, self)
         self.consumer = DurableConsumer(ctx.service.bus, ctx.db, PRODUCER, STREAM, CONSUMER, self._on_session_entry)
@@ -136,6 +138,7 @@ class TransactionService:
                                   meta={"transaction_id": info["transactionId"], "seq_no": payload["seqNo"],
                                         "event_type": event_type},
                                   droppable=event_type == UPDATED)
+        self.counts.queued(payload)
         log.info("EVSE %s: TransactionEvent %s seqNo %d (%s, %s) queued for transaction %s",
                  payload.get("evse", {}).get("id", "?"), event_type, payload["seqNo"], payload["triggerReason"],
                  info.get("chargingState", "-"), info["transactionId"])
