@@ -282,7 +282,7 @@ def _sim(t: Table) -> Sim:
 
 
 def _metrics(t: Table, sim: bool) -> Metrics:
-    metrics = Metrics(enabled=t.bool("enabled", sim), port=t.int("port", 9870, lo=1, hi=65535),
+    metrics = Metrics(enabled=t.bool("enabled", sim), port=t.int("port", 9870, lo=0, hi=65535),
                       bind=t.str("bind", "127.0.0.1"))
     t.done()
     return metrics
