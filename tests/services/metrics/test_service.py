@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bus.client import BusClient
-from bus.config import load_config
+from bus.config import ConfigError, load_config
 from bus.harness import BrokerThread, Probe, remove_run_dir
 from bus.runtime import running
 from services.metrics.service import MetricsService
@@ -94,3 +94,12 @@ async def test_exporter_answers_other_paths_and_garbage_without_dying(station) -
         await writer.drain()
         writer.close()
         assert (await scrape(port))  # still serving
+
+
+def test_metrics_table_defaults_follow_sim_and_bad_values_name_the_key(tmp_path) -> None:
+    assert load_config(write_station(tmp_path, sim=True)).metrics.enabled is True
+    off = write_station(tmp_path, sim=False)
+    assert load_config(off).metrics.enabled is False
+    path = write_station(tmp_path, sim=True, extra='[metrics]\nport = 70000\n')
+    with pytest.raises(ConfigError, match=r"metrics\.port"):
+        load_config(path)
