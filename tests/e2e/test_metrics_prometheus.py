@@ -6,29 +6,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from bus.config import load_config
 from tests.e2e.helpers import ROOT, poll, reonctl, wait_status
-from tests.stations import free_port, write_station
+from tests.e2e.prometheus import Prometheus
+from tests.stations import write_station
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "reon-station.json"
 CARD = "04A1B2C3"
-
-
-def prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        pytest.fail("the prometheus binary is missing: `apt-get install -y prometheus` (.ci/run installs it)")
-    return found
 
 
 def dashboard_queries() -> list[tuple[str, str, str]]:
@@ -36,60 +22,6 @@ def dashboard_queries() -> list[tuple[str, str, str]]:
     doc = json.loads(DASHBOARD.read_text())
     return [(panel["title"], target["expr"], target.get("legendFormat", ""))
             for panel in doc["panels"] for target in panel.get("targets", [])]
-
-
-class Prometheus:
-    """A Prometheus server of its own: config and data dir in tmp, scraping one target every second."""
-
-    def __init__(self, tmp: Path, target: str) -> None:
-        self.port = free_port()
-        config = tmp / "prometheus.yml"
-        config.write_text(f"""
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: reon
-    static_configs:
-      - targets: ["{target}"]
-""")
-        self.log = (tmp / "prometheus.log").open("w")
-        self.proc = subprocess.Popen(
-            [prometheus_binary(), f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"], stdout=self.log, stderr=subprocess.STDOUT)
-        poll(self._ready, bool, timeout=30, what="prometheus /-/ready")
-
-    def _ready(self) -> bool:
-        assert self.proc.poll() is None, "prometheus exited; see prometheus.log"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
-                doc = json.load(answer)
-        except urllib.error.HTTPError as exc:
-            raise AssertionError(f"prometheus refused {expr}: {exc.read().decode()}") from None
-        assert doc["status"] == "success", doc
-        return doc["data"]["result"]
-
-    def value(self, expr: str) -> float | None:
-        """The value of a query returning one series, None while it returns none."""
-        result = self.query(expr)
-        return float(result[0]["value"][1]) if result else None
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 def _ok(config: Path, *args: str) -> str:
