@@ -2,7 +2,8 @@
 all; each program's RSS right after importing its module (a fresh interpreter, nothing started); idle CPU.
 
 Memory and CPU count the station itself — supervisord, the broker and the services — and, apart from it,
-the simulator and the development CSMS (on a real station they do not exist). Prints figures.
+the simulator and the development CSMS (on a real station they do not exist), and the metrics exporter
+(reon-metrics, optional: `[metrics] enabled`). Prints figures.
 
     python bench/station.py [--idle-s 60] [--quick]
 """
@@ -25,6 +26,7 @@ from station.config import load_config  # noqa: E402
 from tests.stations import write_station  # noqa: E402
 
 SIM_PROGRAMS = ("sim", "csms")
+EXPORTER_PROGRAMS = ("metrics",)
 STATION_MODULES = ("supervisor.supervisord", "bus.broker", "services.evse_io.service", "services.meter.service",
                    "services.modem.service", "services.ocpp_client.service", "services.firmware.service")
 HEAVY = ("ocpp", "jsonschema", "jsonschema_rs", "cryptography", "pymodbus", "websockets", "serial",
@@ -66,18 +68,20 @@ def reonctl(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, cwd=ROOT)
 
 
-def station_processes(config_path: Path) -> tuple[list[psutil.Process], list[psutil.Process]]:
-    """(station processes, simulator processes), found from supervisord's pid file and program table."""
+def station_processes(config_path: Path) -> tuple[list[psutil.Process], list[psutil.Process],
+                                                   list[psutil.Process]]:
+    """(station, simulator, exporter processes), found from supervisord's pid file and program table."""
     import json
 
     config = load_config(config_path)
     supervisord = psutil.Process(int((config.paths.run_dir / "supervisord.pid").read_text()))
     doc = json.loads(reonctl(config_path, "status", "--json").stdout)
-    station, sim = [supervisord], []
+    station, sim, exporter = [supervisord], [], []
     for name, svc in doc["services"].items():
         if svc["pid"]:
-            (sim if name in SIM_PROGRAMS else station).append(psutil.Process(svc["pid"]))
-    return station, sim
+            group = sim if name in SIM_PROGRAMS else exporter if name in EXPORTER_PROGRAMS else station
+            group.append(psutil.Process(svc["pid"]))
+    return station, sim, exporter
 
 
 def memory_mb(procs: list[psutil.Process]) -> tuple[float, float]:
@@ -114,7 +118,7 @@ def main() -> None:
             if up.returncode != 0:
                 print(up.stdout, up.stderr)
                 raise SystemExit("the station did not come up")
-            station, sim = station_processes(config)
+            station, sim, exporter = station_processes(config)
             names = sorted(" ".join(p.cmdline()[2:4]) if len(p.cmdline()) > 3 else p.name() for p in station)
             print(f"station with 2 EVSEs in simulation: {len(station)} processes ({', '.join(names)})")
             print(f"reonctl up → every configured service alive: {alive_s:.1f} s")
@@ -124,6 +128,9 @@ def main() -> None:
             process_table(station)
             print(f"station memory: RSS {rss:.1f} MB, PSS {pss:.1f} MB (goal: PSS < 90 MB, RSS < 150 MB)")
             print(f"simulator + development CSMS (not on a real station): RSS {sim_rss:.1f} MB, PSS {sim_pss:.1f} MB")
+            exp_rss, exp_pss = memory_mb(exporter)
+            print(f"metrics exporter (reon-metrics, optional): RSS {exp_rss:.1f} MB, PSS {exp_pss:.1f} MB")
+            exp_before = cpu_seconds(exporter)
             before, sim_before, t0 = cpu_seconds(station), cpu_seconds(sim), time.monotonic()
             each = [cpu_seconds([p]) for p in station]
             time.sleep(args.idle_s)
@@ -135,6 +142,8 @@ def main() -> None:
             sim_cpu = (cpu_seconds(sim) - sim_before) / elapsed * 100
             print(f"station CPU over {elapsed:.0f} s idle: {cpu:.2f} % of one core (goal < 0.5 %)")
             print(f"simulator + development CSMS CPU: {sim_cpu:.2f} % of one core")
+            exp_cpu = (cpu_seconds(exporter) - exp_before) / elapsed * 100
+            print(f"metrics exporter CPU (not scraped): {exp_cpu:.2f} % of one core")
         finally:
             reonctl(config, "down")
     import_table()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.ocpp_client.link import message_log as ml
+from services.ocpp_client.link.call_stats import CallStats
 from services.ocpp_client.link.ocpp_j import (
     Call,
     CallErrorFrame,
@@ -89,6 +91,8 @@ class Rpc:
         self._finished_ids: deque[str] = deque(maxlen=_STALE_IDS_KEPT)
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
+        #: CALLs sent, CALLERRORs received, round trips (published for the metrics exporter).
+        self.stats = CallStats()
 
     # ---- incoming CALLs ----------------------------------------------------------------------
 
@@ -127,14 +131,26 @@ class Rpc:
                 if log.isEnabledFor(logging.INFO):  # formatting a payload costs as much as checking it
                     log.info(ml.call_line(ml.OUT, action, message_id, payload, self.secret_variables))
                 await self._send_text(text)
+                self.stats.sent(action)
+                sent_at = time.monotonic()
                 async with asyncio.timeout(timeout_s):
-                    return await outstanding.reply
+                    try:
+                        return await outstanding.reply
+                    finally:
+                        self._count_answer(outstanding, sent_at)
             except TimeoutError:
                 log.warning("%s [%s]: no reply within %g s", action, outstanding.message_id, timeout_s)
                 raise CallTimeout(action, outstanding.message_id, timeout_s) from None
             finally:
                 self._outstanding = None
                 self._finished_ids.append(outstanding.message_id)
+
+    def _count_answer(self, outstanding: _Outstanding, sent_at: float) -> None:
+        reply = outstanding.reply
+        if reply.done() and not reply.cancelled():
+            error = reply.exception()
+            if error is None or isinstance(error, CallError):
+                self.stats.answered(outstanding.action, time.monotonic() - sent_at, error=type(error) is CallError)
 
     def connection_lost(self) -> None:
         """The link dropped: the outstanding CALL fails now instead of timing out."""
