@@ -41,9 +41,7 @@ import psutil  # noqa: E402
 
 from bench.csms_process import AtCsms, CsmsProcess  # noqa: E402
 from bench.evse_timing import figures, spawn  # noqa: E402
-from bus.config import StationConfig, load_config  # noqa: E402
 from bus.harness import Probe, remove_run_dir  # noqa: E402
-from bus.logs import setup_logging  # noqa: E402
 from bus.runtime import running  # noqa: E402
 from services.ocpp_client import meter_values as mv  # noqa: E402
 from services.ocpp_client.payload_schema import request_violation  # noqa: E402
@@ -52,6 +50,8 @@ from services.ocpp_client.tx_events import ENDED, STARTED, UPDATED, transaction_
 from services.ocpp_client.tx_service import QUEUE_KIND  # noqa: E402
 from sim.mcu_board_state import BoardState  # noqa: E402
 from sim.world import World  # noqa: E402
+from station.config import StationConfig, load_config  # noqa: E402
+from station.logs import setup_logging  # noqa: E402
 from tests.services.ocpp_client.service_harness import EvseIoStandIn  # noqa: E402
 from tests.stations import write_station  # noqa: E402
 

@@ -11,6 +11,7 @@ A shape is a small type language, checked at the bus boundary:
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,18 +151,42 @@ class Contract:
         return "\n".join(lines)
 
 
-# Where each service's contract lives; the bus reads them so callers know which commands are idempotent.
-CONTRACT_MODULES: dict[str, str] = {
-    "bus": "bus.broker_contract",
-    "ocpp": "services.ocpp_client.contract",
-    "evse_io": "services.evse_io.contract",
-    "meter": "services.meter.contract",
-    "modem": "services.modem.contract",
-    "firmware": "services.firmware.contract",
-    "sim": "sim.contract",
-}
+# Where contracts live, by convention (no list to keep up to date): the broker's in bus.broker_contract, one
+# `contract` module with a CONTRACT in every package under services/, the simulator's in sim.contract.
+SERVICES_PACKAGE = "services"
+FIXED_CONTRACT_MODULES = ("bus.broker_contract", "sim.contract")
 
-_loaded: dict[str, Contract | None] = {}
+_loaded: dict[str, Contract] = {}
+_discovered = False
+
+
+def contract_modules() -> list[str]:
+    """The module names that may hold a contract, found by the convention above."""
+    names = [FIXED_CONTRACT_MODULES[0]]
+    try:
+        services = importlib.import_module(SERVICES_PACKAGE)
+    except ModuleNotFoundError:
+        services = None
+    if services is not None:
+        names += [f"{SERVICES_PACKAGE}.{info.name}.contract"
+                  for info in sorted(pkgutil.iter_modules(services.__path__), key=lambda i: i.name) if info.ispkg]
+    return [*names, *FIXED_CONTRACT_MODULES[1:]]
+
+
+def all_contracts() -> dict[str, Contract]:
+    """Every installed contract by service name (the bus first, the simulator last)."""
+    global _discovered
+    if not _discovered:
+        for module_name in contract_modules():
+            try:
+                contract = importlib.import_module(module_name).CONTRACT
+            except ModuleNotFoundError as exc:
+                if exc.name is not None and module_name.startswith(exc.name):
+                    continue  # a package without a contract module, or a part not installed
+                raise
+            _loaded.setdefault(contract.service, contract)
+        _discovered = True
+    return dict(_loaded)
 
 
 def register_contract(contract: Contract) -> None:
@@ -172,12 +197,5 @@ def register_contract(contract: Contract) -> None:
 def load_contract(service: str) -> Contract | None:
     """The declared contract of a service, or None when that service is not installed."""
     if service not in _loaded:
-        module_name = CONTRACT_MODULES.get(service)
-        contract = None
-        if module_name:
-            try:
-                contract = importlib.import_module(module_name).CONTRACT
-            except ModuleNotFoundError:
-                contract = None
-        _loaded[service] = contract
-    return _loaded[service]
+        all_contracts()
+    return _loaded.get(service)

@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from bus.client import BusClient
-from bus.config import StationConfig
-from bus.contract import CONTRACT_MODULES, load_contract
+from bus.contract import all_contracts, load_contract
+from station.config import StationConfig
 
 
 def _line(topic: str, ts: float, body: Any) -> str:
@@ -56,7 +56,7 @@ def events(config: StationConfig, prefix: str, count: int | None, heartbeats: bo
 @click.argument("service", required=False)
 def contract(service: str | None) -> None:
     """The declared contracts: state, events and commands of each service."""
-    names = [service] if service else list(CONTRACT_MODULES)
+    names = [service] if service else list(all_contracts())
     shown = 0
     for name in names:
         declared = load_contract(name)

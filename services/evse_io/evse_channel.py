@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from bus.config import Evse
 from services.evse_io.charging import ChargingControl
 from services.evse_io.charging_types import (
     Action,
@@ -31,6 +30,7 @@ from services.evse_io.charging_types import (
 from services.evse_io.mcu_link import McuLink
 from services.evse_io.mcu_pb2 import McuToEverest, ResetReason
 from services.evse_io.pilot import DUTY_NO_PWM, EV_PLUGGED_STATES, CpState, LockState, PpState
+from station.config import Evse
 
 log = logging.getLogger("reon.evse_io")
 

@@ -26,7 +26,6 @@ from typing import Any
 
 from bus import runtime
 from bus.client import BusClient
-from bus.config import StationConfig
 from bus.contract import ContractViolation, validate
 from bus.durable import DurableProducer
 from bus.rpc import RpcError
@@ -42,6 +41,7 @@ from services.evse_io.contract import (
 from services.evse_io.evse_channel import EvseChannel
 from services.evse_io.rfid import RfidReader
 from services.evse_io.store import EvseIoStore, open_store_db
+from station.config import StationConfig
 
 RETRY_MIN_S = 0.1
 RETRY_MAX_S = 5.0

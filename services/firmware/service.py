@@ -18,9 +18,7 @@ from urllib.parse import urlsplit
 
 from bus import runtime
 from bus.client import BusClient
-from bus.config import StationConfig
 from bus.durable import DurableProducer, open_db
-from bus.host import running_firmware_version
 from bus.rpc import RpcError
 from services.firmware.contract import CONTRACT, STREAM, STREAM_CONSUMERS
 from services.firmware.download import SCHEMES
@@ -29,6 +27,8 @@ from services.firmware.log_job import LogSettings, LogUpload
 from services.firmware.log_upload import archive_name, log_files
 from services.firmware.store import DEFAULT_RETRIES, DEFAULT_RETRY_INTERVAL_S, FirmwareJob, LogJob, Store
 from services.firmware.updater import FirmwareUpdate, IdleGate, UpdateSettings, discard, work_dir
+from station.config import StationConfig
+from station.host import running_firmware_version
 
 ALLOW_NEW_SESSIONS_KEY = "ChargingStation.AllowNewSessionsPendingFirmwareUpdate"
 UNCANCELLABLE_STEPS = ("installing", "rebooting")

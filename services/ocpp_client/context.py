@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bus.config import StationConfig
 from bus.runtime import Service
 from services.ocpp_client.clock import StationClock
 from services.ocpp_client.csms_link import CsmsLink
@@ -29,6 +28,7 @@ from services.ocpp_client.queue import OutboundQueue
 from services.ocpp_client.rpc import Handler, Rpc
 from services.ocpp_client.rpc_errors import CallError, CallTimeout, NotConnected
 from services.ocpp_client.security import SecurityEvents
+from station.config import StationConfig
 
 log = logging.getLogger("reon.ocpp")
 

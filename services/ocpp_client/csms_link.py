@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from bus.config import StationConfig
 from services.ocpp_client.connection import Connection, ConnectionSettings, LinkUp, RetryBackOff
 from services.ocpp_client.device_model import DeviceModel, VariableChange
 from services.ocpp_client.rpc import Rpc
+from station.config import StationConfig
 
 log = logging.getLogger("reon.ocpp.link")
 

@@ -17,11 +17,11 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from bus.config import StationConfig
 from services.ocpp_client.boot import persist_next_reason
 from services.ocpp_client.context import OcppContext
 from services.ocpp_client.rpc import Reply
 from services.ocpp_client.store import kv_get, kv_set
+from station.config import StationConfig
 
 log = logging.getLogger("reon.ocpp.reset")
 
@@ -58,7 +58,7 @@ class SupervisorRestarter:
     def _xmlrpc(self, action: Any) -> None:
         import xmlrpc.client
 
-        from reonctl.supervisor import proxy
+        from station.supervisor import proxy
 
         try:
             action(proxy(self.config))

@@ -24,9 +24,7 @@ from typing import Any
 
 from bus import runtime
 from bus.client import BusClient
-from bus.config import StationConfig
 from bus.envelope import Envelope
-from bus.host import running_firmware_version
 from services.ocpp_client.availability import Availability
 from services.ocpp_client.boot import Boot, ModemIdentity, persist_next_reason
 from services.ocpp_client.clock import StationClock
@@ -47,6 +45,8 @@ from services.ocpp_client.security import SecurityEvents
 from services.ocpp_client.store import db_path, open_store
 from services.ocpp_client.trigger import Trigger
 from services.ocpp_client.tx_service import TransactionService
+from station.config import StationConfig
+from station.host import running_firmware_version
 
 NOMINAL_VOLTAGE_V = 230.0
 LAST_MESSAGE_PUBLISH_S = 5.0
@@ -130,7 +130,7 @@ class OcppService(runtime.Service):
         - evse_io's durable session stream: `DurableConsumer(self.bus, self.db, "evse_io", "session", "ocpp",
           handler)`, started in `start()` (marked); evse_io's EVSE state: `self.availability.evse_state(n)`.
         - meter samples: `self.subscribe("meter.evt.sample.", …)` / `meter.state.meter.<n>`, `meter.read_now`.
-        - restarts: `self.boot.start_reason` (PowerUp, RemoteReset, …) and `bus.host.os_boot_id()`.
+        - restarts: `self.boot.start_reason` (PowerUp, RemoteReset, …) and `station.host.os_boot_id()`.
         They fill the fields of `self.ctx.hooks` (hooks.py; do not replace the object), call
         `ctx.hooks.transactions_changed()` when a transaction starts or ends, add their loops to `run()`
         (marked) and declare their bus state in contract.TRANSACTION_STATE.

@@ -26,7 +26,6 @@ from typing import Any
 
 from bus.durable import DurableConsumer
 from bus.envelope import Envelope
-from bus.host import os_boot_id
 from bus.rpc import RpcError
 from services.ocpp_client.auth_service import AuthService
 from services.ocpp_client.boot import Boot
@@ -38,6 +37,7 @@ from services.ocpp_client.queue import QueuedMessage
 from services.ocpp_client.rpc import Reply
 from services.ocpp_client.transactions import EvseCommand, TransactionManager, TxOutput, TxSettings, with_offline
 from services.ocpp_client.tx_events import UPDATED
+from station.host import os_boot_id
 
 log = logging.getLogger("reon.ocpp.transactions")
 

@@ -9,8 +9,8 @@ from typing import Any, NoReturn
 import click
 
 from bus.client import BusClient
-from bus.config import StationConfig
 from bus.rpc import RpcError, RpcTimeout
+from station.config import StationConfig
 
 
 async def _snapshot(config: StationConfig, prefix: str, deadline_s: float) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from bus.config import StationConfig
+from station.config import StationConfig
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from bus.config import StationConfig
-from reonctl.programs import configured_programs
+from station.config import StationConfig
+from station.programs import configured_programs
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 

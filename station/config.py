@@ -1,4 +1,4 @@
-"""The station config: one TOML file, loaded once into one typed object (DESIGN.md, Configuration).
+"""The station config: one TOML file, loaded once into one typed object (docs/architecture.md, Configuration).
 
 `REON_CONFIG` or `--config PATH` names the file; the default is `deploy/station.toml` (simulation, two EVSEs).
 Relative paths in the file are relative to the file. Any problem raises ConfigError naming the key.
@@ -7,13 +7,13 @@ Relative paths in the file are relative to the file. Any problem raises ConfigEr
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bus.config_reader import ConfigError, Table
-from bus.device_model_keys import parse_key
+from station.config_reader import ConfigError, Table
 
 __all__ = ["ConfigError", "StationConfig", "default_config_path", "load_config"]
 
@@ -21,6 +21,10 @@ CONNECTOR_TYPES = ("sType2", "cType2", "cType1", "cCCS2", "cCCS1", "sType3", "Ot
                    "Other1PhOver16A", "Other3Ph", "Unknown")
 METER_MODELS = ("SDM630", "SDM72D", "SDM120", "ABB_B23", "EM340")
 PARITIES = ("N", "E", "O")
+# The shape of a `[device_model]` key, `Component[instance]@evse/connector.Variable[instance]`, checked at load
+# so a typo stops the station at start; reon-ocpp parses the keys (services/ocpp_client/device_model_keys.py).
+_DM_NAME = r"[A-Za-z][\w\-]*(\[[\w\-.:]+\])?"
+DEVICE_MODEL_KEY = re.compile(rf"{_DM_NAME}(@[1-9]\d*(/[1-9]\d*)?)?\.{_DM_NAME}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -270,11 +274,11 @@ def _sim(t: Table) -> Sim:
 
 
 def _device_model(t: Table) -> dict[str, Any]:
+    """The `[device_model]` table as written: key → string, number or boolean (reon-ocpp parses the keys)."""
     for key, value in t.data.items():
-        try:
-            parse_key(key)
-        except ValueError as exc:
-            raise ConfigError(f"device_model.{key!r}", str(exc)) from None
+        if not DEVICE_MODEL_KEY.fullmatch(key.strip()):
+            raise ConfigError(f"device_model.{key!r}",
+                              "not a device-model key; expected Component[instance]@evse/connector.Variable[instance]")
         if not isinstance(value, (str, int, float, bool)):
             raise ConfigError(f"device_model.{key!r}", "value must be a string, number or boolean")
     return dict(t.data)
