@@ -22,6 +22,7 @@ from typing import Any
 from bus.client import BusClient
 from bus.contract import Command, Topic
 from bus.rpc import RpcError
+from station.storage import open_database
 
 log = logging.getLogger("bus.durable")
 
@@ -43,12 +44,10 @@ def stream_topics(stream: str, doc: str) -> tuple[Topic, Topic]:
 
 
 def open_db(path: str) -> sqlite3.Connection:
-    """A service's SQLite database: WAL, full sync (a committed write survives a power loss)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
+    """A service's SQLite database: WAL, full sync (a committed write survives a power loss), mode 0600 in a
+    0700 directory; a corrupt file is set aside and recovered, an unopenable one raises StorageError
+    (station/storage.py)."""
+    return open_database(path)
 
 
 class DurableProducer:
