@@ -4,6 +4,8 @@ requests are fuzzed against the broker in tests/bus; CSMS frames in tests/servic
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 
 import pytest
@@ -39,17 +41,13 @@ def test_modem_lines_and_parsers_take_any_bytes(chunks: list[bytes]) -> None:
     parsers = (at_parser.parse_csq, at_parser.parse_cops, at_parser.parse_iccid, at_parser.parse_imsi,
                at_parser.parse_registration_reply, at_parser.parse_ati)
     for parse in parsers:
-        try:
+        with contextlib.suppress(at_parser.AtParseError):  # the documented refusal
             parse(texts)
-        except at_parser.AtParseError:
-            pass  # the documented refusal
     for text in texts:
         at_parser.parse_final(text)
         at_parser.is_urc(text)
-        try:
+        with contextlib.suppress(at_parser.AtParseError):
             at_parser.parse_registration(text)
-        except at_parser.AtParseError:
-            pass
 
 
 @FUZZ
