@@ -5,7 +5,6 @@ requests are fuzzed against the broker in tests/bus; CSMS frames in tests/servic
 from __future__ import annotations
 
 import contextlib
-
 from pathlib import Path
 
 import pytest
