@@ -1,4 +1,4 @@
-"""The station config: one TOML file, loaded once into one typed object (docs/architecture.md, Configuration).
+"""The station config: one TOML file, loaded once into one typed object (README.md, Station config).
 
 `REON_CONFIG` or `--config PATH` names the file; the default is `deploy/station.toml` (simulation, two EVSEs).
 Relative paths in the file are relative to the file. Any problem raises ConfigError naming the key.

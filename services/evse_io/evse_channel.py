@@ -27,6 +27,7 @@ from services.evse_io.charging_types import (
     SessionEvent,
     SetDuty,
 )
+from services.evse_io.contract import SessionEntry
 from services.evse_io.mcu_link import McuLink
 from services.evse_io.mcu_pb2 import McuToEverest, ResetReason
 from services.evse_io.pilot import DUTY_NO_PWM, EV_PLUGGED_STATES, CpState, LockState, PpState
@@ -162,7 +163,8 @@ class EvseChannel:
         if not self._cp_seen:
             self._cp_seen = True
             session = self.control.snapshot()["session"]
-            started = SessionEvent("evse_io_started", self.evse_id, session and session["session_id"], utc_stamp(),
+            started = SessionEvent(SessionEntry.EVSE_IO_STARTED, self.evse_id, session and session["session_id"],
+                                   utc_stamp(),
                                    {"ev_plugged": cp in EV_PLUGGED_STATES, "cp_state": cp.value})
             outputs.events.insert(0, started)
         self._apply(outputs)

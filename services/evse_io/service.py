@@ -51,7 +51,7 @@ class EvseIoService(runtime.Service):
     """Charging control of every EVSE of the station, on the bus."""
 
     contract = CONTRACT
-    # MCU link timing (station-hardware.md §1); tests shorten them
+    # MCU link timing (docs/hardware.md §1); tests shorten them
     keepalive_interval_s = 1.0
     keepalive_timeout_s = 5.0
     reopen_max_s = 5.0

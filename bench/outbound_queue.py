@@ -14,7 +14,7 @@ of their own; the CSMS stamps each frame with time.time() on receipt and answers
    on the wire to the TransactionEvent Started / Ended received by the CSMS (monotonic → wall clock in the bench).
 Prints figures (not a test).
 
-    python bench/queue.py [--events 10000] [--cycles 100] [--dwell-s 0.25]
+    python bench/outbound_queue.py [--events 10000] [--cycles 100] [--dwell-s 0.25]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-# Run as `python bench/queue.py`, this folder is sys.path[0] and this file would shadow the stdlib's `queue`.
+# Run as a script, this folder is sys.path[0]: the repo root goes first so the station's packages resolve.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 
 import argparse  # noqa: E402
