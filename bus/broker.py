@@ -31,6 +31,8 @@ from bus.last_value_cache import BUDGET_BYTES, MAX_TOPIC_BYTES, PAGE_BYTES, Last
 
 log = logging.getLogger("bus.broker")
 
+MAX_PROBLEMS = 8
+MAX_PROBLEM_CHARS = 300
 HEARTBEAT_S = 1.0
 MISSED_BEATS = 3
 TABLE_REFRESH_S = 5.0
@@ -194,6 +196,10 @@ class Broker:
         started = body.get("started")
         entry["started"] = float(started) if isinstance(started, (int, float)) else None
         entry["last_heartbeat"] = float(env["ts"])
+        problems = _problems(body.get("problems"))
+        if problems != entry.get("problems", []):
+            entry["problems"] = problems
+            changed = True
         self._last_beat_mono[src] = time.monotonic()
         if changed:
             self._publish_tables(xpub)
@@ -301,10 +307,18 @@ def _topic_kind(topic: bytes) -> str:
     raise BadMessage("bad_topic", repr(text[:80]))
 
 
+def _problems(raw: Any) -> list[str]:
+    """A heartbeat's problem lines, bounded (a few short strings; anything else is dropped)."""
+    if not isinstance(raw, list):
+        return []
+    return [p[:MAX_PROBLEM_CHARS] for p in raw[:MAX_PROBLEMS] if isinstance(p, str)]
+
+
 def main(argv: list[str] | None = None) -> int:
     from station.config import ConfigError, load_config
     from station.logs import setup_logging
 
+    os.umask(0o077)
     parser = argparse.ArgumentParser(prog="reon-bus", description="REON message broker")
     parser.add_argument("--config", default=None)
     parser.add_argument("--log-format", choices=("text", "json"), default="text")

@@ -154,6 +154,9 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read the config file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        line = text_line_of(path.read_bytes(), exc.start)
+        raise ConfigError(str(path), f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} on line {line})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -175,6 +178,11 @@ def load_config(path: str | Path | None = None) -> StationConfig:
     )
     root.done()
     return config
+
+
+def text_line_of(data: bytes, offset: int) -> int:
+    """1-based line number of a byte offset."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 def _identity(t: Table) -> Identity:
