@@ -3,8 +3,8 @@
 import sys
 
 from bus.contract import Command, Contract, Topic
-from bus.durable import open_db
 from bus.runtime import Service, main
+from station.sqlite import open_db
 
 
 class Toy(Service):
