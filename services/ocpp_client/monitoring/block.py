@@ -19,7 +19,14 @@ from datetime import datetime
 from typing import Any
 
 from services.ocpp_client.monitoring import problems
-from services.ocpp_client.monitoring.drafts import CurrentValue, Describe, EventDraft, HasComponent, TransactionOf
+from services.ocpp_client.monitoring.drafts import (
+    CurrentValue,
+    Declares,
+    Describe,
+    EventDraft,
+    HasComponent,
+    TransactionOf,
+)
 from services.ocpp_client.monitoring.events import EventSender, ProblemTracker, QueuePut
 from services.ocpp_client.monitoring.factory import Topology, factory_monitors
 from services.ocpp_client.monitoring.handlers import Health, MonitoringHandlers
@@ -34,7 +41,7 @@ PERIODIC_IDLE_S = 5.0  # with no periodic monitor: look again (a new one may hav
 
 class MonitoringBlock:
     def __init__(self, conn: sqlite3.Connection, topology: Topology, *, describe: Describe,
-                 has_component: HasComponent, current_value: CurrentValue, queue_put: QueuePut,
+                 has_component: HasComponent, declares: Declares, current_value: CurrentValue, queue_put: QueuePut,
                  send: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]],
                  now: Callable[[], datetime], format_time: Callable[[datetime], str], online: Callable[[], bool],
                  setting: Callable[[str, str | None], str], transaction_of: TransactionOf = lambda evse_id: None,
@@ -48,7 +55,7 @@ class MonitoringBlock:
             return int(setting(variable, instance))
 
         kw = {} if max_custom_monitors is None else {"max_custom": max_custom_monitors}
-        self.setter = MonitorSetter(self.store, describe, has_component, limit, **kw)
+        self.setter = MonitorSetter(self.store, describe, has_component, declares, limit, **kw)
         self.engine = MonitorEngine(self.store, describe, current_value, now, transaction_of, self.enabled)
         self.sender = EventSender(self.store, queue_put, online=online,
                                   offline_queuing_severity=lambda: int(setting("OfflineQueuingSeverity", None)),

@@ -7,8 +7,8 @@
 - `power_variables(evses)`: EVSE.Power and ChargingStation.Power with Actual, MaxSet and (for the station)
   the sum of the EVSEs' maxima as maxLimit (appendix 3: EVSE.Power maxLimit is required), to replace the
   Actual-only EVSE.Power of the base catalog.
-- `DeviceModelView`: the three narrow callables (describe, has_component, current_value) over anything with
-  DeviceModel's `lookup`, `has_component` and `value`.
+- `DeviceModelView`: the narrow callables (describe, has_component, declares, current_value) over anything
+  with DeviceModel's `catalog`, `lookup`, `has_component` and `value`.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def power_variables(evses: Sequence[EvseTopology]) -> list[VariableSpec]:
 
 
 class _Model(Protocol):
+    catalog: Sequence[VariableSpec]
+
     def lookup(self, ref: VariableRef) -> VariableSpec | None: ...
     def has_component(self, ref: VariableRef) -> bool: ...
     def value(self, spec: VariableSpec, attribute: str = "Actual") -> str | None: ...
@@ -76,6 +78,12 @@ class DeviceModelView:
 
     def has_component(self, target: Target) -> bool:
         return self._model.has_component(_ref(target))
+
+    def declares(self, component: str, variable: str | None) -> bool:
+        """Whether any instance of the component declares the variable (None: any variable)."""
+        name, wanted = component.casefold(), None if variable is None else variable.casefold()
+        return any(spec.component.casefold() == name and wanted in (None, spec.variable.casefold())
+                   for spec in self._model.catalog)
 
     def current_value(self, target: Target) -> str | None:
         spec = self._model.lookup(_ref(target))

@@ -3,8 +3,9 @@
 Checks of one setMonitoringData entry, first failing one wins (nothing is stored for it):
 - severity outside 0-9 → Rejected ValueOutOfRange;
 - `id` given: no such monitor → Rejected NotFound; a hard-wired one, or one on another variable → Rejected;
-- the component is unknown → UnknownComponent (an unknown EVSE: reasonCode UnknownEvse) (N04.FR.03);
-  the variable unknown → UnknownVariable (N04.FR.04);
+- the variable is unknown: UnknownComponent when no component has that name, or when the variable is declared
+  on other instances of the component (EVSE 99 AvailabilityState; reasonCode UnknownEvse); else
+  UnknownVariable (N04.FR.03/04, TC_N_11/37);
 - the variable does not support monitoring → Rejected UnsupportedParam;
 - UpperThreshold/LowerThreshold on a non-numeric variable → UnsupportedMonitorType (N04.FR.05);
 - a threshold outside the variable's minLimit..maxLimit → Rejected ValueOutOfRange (N04.FR.06, errata
@@ -27,7 +28,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from services.ocpp_client.monitoring.drafts import Describe, HasComponent
+from services.ocpp_client.monitoring.drafts import Declares, Describe, HasComponent
 from services.ocpp_client.monitoring.store import HARD_WIRED, MonitoringStore, Settings, Target
 from services.ocpp_client.monitoring.variables import SEVERITY_MAX, SEVERITY_MIN
 from services.ocpp_client.rpc_errors import CallError
@@ -57,11 +58,12 @@ def check_message_limits(request: Payload, items: int, instance: str, limit: Lim
 
 
 class MonitorSetter:
-    def __init__(self, store: MonitoringStore, describe: Describe, has_component: HasComponent, limit: Limit,
-                 *, max_custom: int = MAX_CUSTOM_MONITORS) -> None:
+    def __init__(self, store: MonitoringStore, describe: Describe, has_component: HasComponent,
+                 declares: Declares, limit: Limit, *, max_custom: int = MAX_CUSTOM_MONITORS) -> None:
         self._store = store
         self._describe = describe
         self._has_component = has_component
+        self._declares = declares
         self._limit = limit
         self._max_custom = max_custom
 
@@ -131,11 +133,13 @@ class MonitorSetter:
                 return "Rejected", "InvalidValue", None
         info = self._describe(target)
         if info is None:
-            if not self._has_component(target):
-                unknown_evse = target.evse_id is not None and not self._has_component(
-                    Target("EVSE", target.variable, evse_id=target.evse_id))
-                return "UnknownComponent", "UnknownEvse" if unknown_evse else "NotFound", None
-            return "UnknownVariable", "NotFound", None
+            if not self._declares(target.component, None):
+                return "UnknownComponent", "NotFound", None
+            if self._has_component(target) or not self._declares(target.component, target.variable):
+                return "UnknownVariable", "NotFound", None
+            unknown_evse = target.evse_id is not None and not self._has_component(
+                Target("EVSE", target.variable, evse_id=target.evse_id))
+            return "UnknownComponent", "UnknownEvse" if unknown_evse else "NotFound", None
         if not info.supports_monitoring:
             return "Rejected", "UnsupportedParam", None
         if s.type in THRESHOLDS:
