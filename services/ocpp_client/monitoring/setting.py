@@ -1,7 +1,7 @@
 """SetVariableMonitoring (N04) and ClearVariableMonitoring (N06): one result per entry, in request order.
 
 Checks of one setMonitoringData entry, first failing one wins (nothing is stored for it):
-- severity outside 0-9 → Rejected ValueOutOfRange;
+- severity outside 0-9 (or a value that is not a finite number) → Rejected ValueOutOfRange;
 - `id` given: no such monitor → Rejected NotFound; a hard-wired one, or one on another variable → Rejected;
 - the variable is unknown: UnknownComponent when no component has that name, or when the variable is declared
   on other instances of the component (EVSE 99 AvailabilityState; reasonCode UnknownEvse); else
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -123,7 +124,7 @@ class MonitorSetter:
 
     def _check(self, monitor_id: int | None, target: Target, s: Settings, taken: set[tuple[Any, ...]],
                added: int) -> tuple[str, str | None, int | None]:
-        if not SEVERITY_MIN <= s.severity <= SEVERITY_MAX:
+        if not SEVERITY_MIN <= s.severity <= SEVERITY_MAX or not math.isfinite(s.value):
             return "Rejected", "ValueOutOfRange", None
         if monitor_id is not None:
             existing = self._store.get(monitor_id)

@@ -105,3 +105,11 @@ def test_items_per_message_is_exact_and_an_oversized_entry_is_left_out() -> None
     assert [len(p["reportData"]) for p in pages.payloads] == [4, 4, 2]
     assert pages.left_out == 1
     assert json.loads(json.dumps(pages.payloads[-1]))["tbc"] is False
+
+
+async def test_an_unknown_monitoring_criterion_is_not_supported(rig: Rig) -> None:
+    """TC_N_04 (the schema check catches it first on the link; the block answers the same)."""
+    response = await rig.call("GetMonitoringReport", {"requestId": 17, "monitoringCriteria": [
+        "DeltaMonitoring", "CrystalBallMonitoring"]})
+    assert response == {"status": "NotSupported", "statusInfo": {"reasonCode": "UnsupportedParam"}}
+    assert rig.sent == []

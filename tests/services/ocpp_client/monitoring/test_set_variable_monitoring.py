@@ -190,3 +190,10 @@ async def test_monitors_survive_a_reopen_of_the_database(rig: Rig) -> None:
     rig.reopen()
     assert rig.monitor_rows() == rows
     assert rig.block.store.get(monitor_id).settings.value == 7000
+
+
+async def test_a_value_that_is_not_a_finite_number_is_rejected(rig: Rig) -> None:
+    response = await rig.call("SetVariableMonitoring", {"setMonitoringData": [
+        monitor(evse(1), "Power", "Delta", float("inf"), 5)]})
+    assert response["setMonitoringResult"][0]["status"] == "Rejected"
+    assert _custom_rows(rig) == []
