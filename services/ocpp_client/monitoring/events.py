@@ -93,6 +93,11 @@ class ProblemTracker:
             self._sender.send(d for d in drafts if d.severity <= level)
         return drafts
 
+    def is_active(self, target: Target) -> bool:
+        """Whether a problem is reported on that variable now (its device-model value)."""
+        suffix = f":{target.to_text()}"
+        return any(key.endswith(suffix) for key in self._store.all_problems())
+
     def active(self) -> dict[str, list[str]]:
         """Every problem currently reported, by variable (for the REWATT Problems message)."""
         return self._store.all_problems()

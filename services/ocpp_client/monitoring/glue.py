@@ -1,0 +1,177 @@
+"""The monitoring block plugged into the OCPP service: handlers, device-model readers, bus feeds, its loop.
+
+- CSMS CALLs through `ctx.register` (SecurityError while Rejected comes with it); DataTransfer REWATT through
+  the DataTransfer dispatcher's `register_vendor` (other vendors keep their answers).
+- NotifyEvent through the durable queue (kind "monitoring"); NotifyMonitoringReport pages through `ctx.send`
+  (also while Pending: the CSMS asked for them), paged by DeviceDataCtrlr ItemsPerMessage/BytesPerMessage
+  [GetReport].
+- Device model: MonitoringCtrlr's base/level mirrors, the hardware problem flags and EVSE.Power (from the
+  meter's last sample) are live readers; every other committed Actual change is offered to the monitors.
+- Bus in: `evse_io.state.evse.<n>` (faults, MCU link), `meter.state.meter.<n>` (link, fault),
+  `meter.evt.sample.<n>` (power → EVSE.Power monitors), `modem.state.modem` (only with a modem configured),
+  `bus.state.services` (for the health summary).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bus.envelope import Envelope
+from services.ocpp_client.context import OcppContext
+from services.ocpp_client.device_model import VariableChange, format_datetime
+from services.ocpp_client.device_model_catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model_keys import VariableRef
+from services.ocpp_client.monitoring.block import MonitoringBlock
+from services.ocpp_client.monitoring.characteristics import DeviceModelView
+from services.ocpp_client.monitoring.health import HealthSummary
+from services.ocpp_client.monitoring.store import Target
+from services.ocpp_client.monitoring.variables import hardware_variables
+
+log = logging.getLogger("reon.ocpp.monitoring")
+
+QUEUE_KIND = "monitoring"
+Subscribe = Callable[[str, Callable[[str, Envelope], Awaitable[None]]], object]
+
+
+class MonitoringGlue:
+    def __init__(self, ctx: OcppContext, *, subscribe: Subscribe,
+                 register_vendor: Callable[[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]], None],
+                 transaction_of: Callable[[int | None], str | None], csms_state: Callable[[], dict[str, Any]]) -> None:
+        self.ctx = ctx
+        self._subscribe = subscribe
+        dm = ctx.dm
+        config = ctx.config
+        self.topology = {evse.id: [c.id for c in evse.connectors] for evse in config.evses}
+        station = config.station
+        self.health = HealthSummary({"id": station.id, "serial_number": station.serial_number,
+                                     "model": station.model, "vendor": station.vendor}, sorted(self.topology),
+                                    csms_state)
+        view = DeviceModelView(dm)
+        self._power_w: dict[int, float] = {}
+
+        def setting(variable: str, instance: str | None) -> str:
+            where = {"variable_instance": instance} if instance else {}
+            return dm.get_str("MonitoringCtrlr", variable, **where)
+
+        def report_limits() -> tuple[int, int]:
+            return (dm.get_int("DeviceDataCtrlr", "ItemsPerMessage", variable_instance="GetReport"),
+                    dm.get_int("DeviceDataCtrlr", "BytesPerMessage", variable_instance="GetReport"))
+
+        ctx.queue.register_kind(QUEUE_KIND)
+        self.block = MonitoringBlock(
+            ctx.db, self.topology, describe=view.describe, has_component=view.has_component, declares=view.declares,
+            current_value=view.current_value,
+            queue_put=lambda action, payload, conn: ctx.queue.put_nowait(action, payload, kind=QUEUE_KIND, conn=conn),
+            send=lambda action, payload: ctx.send(action, payload, in_pending=True), now=ctx.clock.now,
+            format_time=format_datetime, online=lambda: ctx.connected, setting=setting,
+            transaction_of=transaction_of, health=self.health, report_limits=report_limits)
+        for action, handler in self.block.handlers().items():
+            ctx.register(action, handler)
+        register_vendor("REWATT", self.block.calls.rewatt_data_transfer)
+        self._install_readers()
+        self._listen_to_device_model()
+
+    def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        return {"monitoring": self.block.run_periodic}
+
+    def start(self) -> None:
+        """Subscribe to the bus (call from the service's start)."""
+        self._subscribe("evse_io.state.evse.", self._on_evse)
+        self._subscribe("meter.state.meter.", self._on_meter)
+        self._subscribe("meter.evt.sample.", self._on_sample)
+        self._subscribe("bus.state.services", self._on_services)
+        if self.ctx.config.modem.enabled:
+            self._subscribe("modem.state.modem", self._on_modem)
+
+    # ----- device model ----------------------------------------------------------------------------
+
+    def _install_readers(self) -> None:
+        dm = self.ctx.dm
+        for (variable, _), reader in self.block.live_values().items():
+            dm.set_reader("MonitoringCtrlr", variable, reader)
+        evses = [EvseTopology(n, tuple(ConnectorTopology(m, "sType2") for m in connectors))
+                 for n, connectors in self.topology.items()]
+        for spec in hardware_variables(evses, has_modem=self.ctx.config.modem.enabled):
+            if dm.lookup(VariableRef(spec.component, spec.variable, None, spec.evse_id, spec.connector_id)) is None:
+                continue
+            target = Target(spec.component, spec.variable, evse_id=spec.evse_id, connector_id=spec.connector_id)
+            dm.set_reader(spec.component, spec.variable, self._problem_reader(target),
+                          **_where(spec.evse_id, spec.connector_id))
+        for evse_id in self.topology:
+            dm.set_reader("EVSE", "Power", self._power_reader(evse_id), evse_id=evse_id)
+
+    def _problem_reader(self, target: Target) -> Callable[[], str]:
+        return lambda: "true" if self.block.tracker.is_active(target) else "false"
+
+    def _power_reader(self, evse_id: int) -> Callable[[], str]:
+        return lambda: _decimal(self._power_w.get(evse_id, 0.0))
+
+    def _listen_to_device_model(self) -> None:
+        pairs = {(spec.component, spec.variable) for spec in self.ctx.dm.catalog}
+        for component, variable in sorted(pairs):
+            self.ctx.dm.on_change(component, variable, self._on_change)
+
+    def _on_change(self, change: VariableChange) -> None:
+        if change.attribute != "Actual":
+            return
+        spec = change.spec
+        target = Target(spec.component, spec.variable, spec.component_instance, spec.evse_id, spec.connector_id,
+                        spec.variable_instance)
+        self._offer(target, change.new_value)
+
+    def _offer(self, target: Target, value: str | None) -> None:
+        try:
+            self.block.on_value(target, value)
+        except Exception:  # a monitor must never break the code that changed the value
+            log.exception("monitors of %s.%s failed", target.component, target.variable)
+
+    # ----- bus -------------------------------------------------------------------------------------
+
+    async def _on_evse(self, topic: str, env: Envelope) -> None:
+        self.health.feed(topic, env.body)
+        evse_id = _evse_of(topic, self.topology)
+        if evse_id is not None and isinstance(env.body, dict):
+            self.block.on_evse_state(evse_id, env.body)
+
+    async def _on_meter(self, topic: str, env: Envelope) -> None:
+        self.health.feed(topic, env.body)
+        evse_id = _evse_of(topic, self.topology)
+        if evse_id is not None and isinstance(env.body, dict):
+            self.block.on_meter_state(evse_id, env.body)
+
+    async def _on_sample(self, topic: str, env: Envelope) -> None:
+        evse_id = _evse_of(topic, self.topology)
+        body = env.body if isinstance(env.body, dict) else {}
+        power = body.get("power_w")
+        if evse_id is None or not isinstance(power, (int, float)) or isinstance(power, bool):
+            return
+        self._power_w[evse_id] = float(power)
+        self._offer(Target("EVSE", "Power", evse_id=evse_id), _decimal(float(power)))
+
+    async def _on_modem(self, topic: str, env: Envelope) -> None:
+        self.health.feed(topic, env.body)
+        if isinstance(env.body, dict):
+            self.block.on_modem_state(env.body)
+
+    async def _on_services(self, topic: str, env: Envelope) -> None:
+        self.health.feed(topic, env.body)
+
+
+def _evse_of(topic: str, topology: dict[int, list[int]]) -> int | None:
+    suffix = topic.rsplit(".", 1)[-1]
+    return int(suffix) if suffix.isdigit() and int(suffix) in topology else None
+
+
+def _where(evse_id: int | None, connector_id: int | None) -> dict[str, int]:
+    where = {}
+    if evse_id is not None:
+        where["evse_id"] = evse_id
+    if connector_id is not None:
+        where["connector_id"] = connector_id
+    return where
+
+
+def _decimal(value: float) -> str:
+    return str(int(value)) if value.is_integer() else f"{value:.3f}".rstrip("0")

@@ -1,0 +1,168 @@
+"""The monitoring block inside the running OCPP service, against the development CSMS with bus stand-ins:
+a lock fault reaches the CSMS as NotifyEvent and as Faulted (and its clearing too), a threshold monitor on the
+meter's power fires, monitors and event ids survive a restart of the service, REWATT Health answers.
+
+The service here is the current OcppService with `MonitoringGlue` plugged in the way service.py will do it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bus.client import BusClient
+from bus.config import StationConfig
+from bus.harness import Probe
+from bus.runtime import running
+from services.ocpp_client.monitoring.glue import MonitoringGlue
+from services.ocpp_client.monitoring.variables import block_variables
+from sim.csms import DevCsms
+from tests.services.ocpp_client.service_harness import *  # noqa: F403
+from tests.services.ocpp_client.service_harness import EvseIoStandIn, TestOcppService, mark, wait_call
+
+LOCK = {"name": "ConnectorPlugRetentionLock", "evse": {"id": 1, "connectorId": 1}}
+
+
+class MonitoredOcppService(TestOcppService):
+    __test__ = False
+
+    def plug_in_transactions(self) -> None:
+        super().plug_in_transactions()
+        self.monitoring = MonitoringGlue(
+            self.ctx, subscribe=self.subscribe, register_vendor=self.remote.register_vendor,
+            transaction_of=lambda n: self.transactions.state_of(n)["transaction_id"] if n else None,
+            csms_state=self.csms_state)
+
+    async def start(self) -> None:
+        await super().start()
+        self.monitoring.start()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(super().run())
+            for name, loop in self.monitoring.loops().items():
+                tasks.create_task(self._keep_running(name, loop))
+
+
+@pytest.fixture(autouse=True)
+def _block_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalog line the lead adds in wave 2: the block's variables in the device model."""
+    from services.ocpp_client import service
+
+    original = service.DeviceModel
+
+    def with_block(*args: Any, **kw: Any) -> Any:
+        kw["extra_variables"] = block_variables(args[1])
+        return original(*args, **kw)
+
+    monkeypatch.setattr(service, "DeviceModel", with_block)
+
+
+@contextlib.asynccontextmanager
+async def monitored_service(station: StationConfig, csms: DevCsms, probe: Probe
+                            ) -> AsyncIterator[MonitoredOcppService]:
+    async with running(MonitoredOcppService, station) as service:
+        await wait_call(csms, station, "SecurityEventNotification")
+        await probe.wait_for("ocpp.state.csms", lambda e: e.body["registration"] == "Accepted"
+                             and e.body["queue_depth"] == 0)
+        yield service
+
+
+@pytest.fixture
+async def meter(station: StationConfig, probe: Probe) -> AsyncIterator[BusClient]:
+    client = BusClient(station.paths.run_dir, "meter")
+    await client.start()
+    yield client
+    await client.close()
+
+
+async def _event(csms: DevCsms, station: StationConfig, since: int, predicate) -> dict[str, Any]:
+    """The first eventData sent at or after `since` that matches."""
+    index = since
+    while True:
+        record = await wait_call(csms, station, "NotifyEvent", since=index)
+        for data in record.payload["eventData"]:
+            if predicate(data):
+                return data
+        index = record.index + 1
+
+
+async def test_a_lock_fault_reaches_the_csms_as_notify_event_and_faulted_and_so_does_its_clearing(
+        station, csms, evse_io: EvseIoStandIn, modem, meter, probe) -> None:
+    """TC_G_20 end to end: evse_io reports lock_failed (Faulted) → NotifyEvent on
+    ConnectorPlugRetentionLock.Problem "true" (Delta) and StatusNotification Faulted; cleared → both back."""
+    async with monitored_service(station, csms, probe):
+        since = mark(csms, station)
+        await evse_io.publish(1, connector_status="Faulted", faults=["lock_failed"])
+        raised = await _event(csms, station, since, lambda d: d["component"] == LOCK)
+        assert (raised["trigger"], raised["actualValue"], raised["variable"]) == ("Delta", "true", {"name": "Problem"})
+        status = await wait_call(csms, station, "StatusNotification", since=since)
+        assert status.payload["connectorStatus"] == "Faulted" and status.payload["evseId"] == 1
+        since = mark(csms, station)
+        await evse_io.publish(1, connector_status="Available", faults=[])
+        cleared = await _event(csms, station, since, lambda d: d["component"] == LOCK)
+        assert (cleared["actualValue"], cleared["cleared"]) == ("false", True)
+        status = await wait_call(csms, station, "StatusNotification", since=since)
+        assert status.payload["connectorStatus"] == "Available"
+        got = await csms.call(station.station.id, "GetVariables", {"getVariableData": [
+            {"component": LOCK, "variable": {"name": "Problem"}}]})
+        assert got["getVariableResult"][0]["attributeValue"] == "false"
+
+
+async def test_a_power_threshold_set_by_the_csms_fires_when_the_meter_crosses_it(
+        station, csms, evse_io, modem, meter: BusClient, probe) -> None:
+    """TC_N_20 on the bus: UpperThreshold 3000 W on EVSE 1 Power; samples 1000 W then 7000 W → Alerting."""
+    async with monitored_service(station, csms, probe):
+        response = await csms.call(station.station.id, "SetVariableMonitoring", {"setMonitoringData": [
+            {"component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Power"},
+             "type": "UpperThreshold", "value": 3000, "severity": 4}]})
+        [result] = response["setMonitoringResult"]
+        assert result["status"] == "Accepted"
+        since = mark(csms, station)
+        for power_w in (1000.0, 7000.0):
+            await meter.publish_event("sample.1", {"evse": 1, "energy_import_wh": 10.0, "power_w": power_w,
+                                                   "read_at": 1.0})
+        event = await _event(csms, station, since, lambda d: d.get("variableMonitoringId") == result["id"])
+        assert (event["trigger"], event["actualValue"]) == ("Alerting", "7000")
+        got = await csms.call(station.station.id, "GetVariables", {"getVariableData": [
+            {"component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Power"}}]})
+        assert got["getVariableResult"][0]["attributeValue"] == "7000"
+
+
+async def test_monitors_and_event_ids_survive_a_restart_of_the_service(
+        station, csms, evse_io, modem, meter, probe) -> None:
+    async with monitored_service(station, csms, probe):
+        response = await csms.call(station.station.id, "SetVariableMonitoring", {"setMonitoringData": [
+            {"component": {"name": "EVSE", "evse": {"id": 2}}, "variable": {"name": "Power"},
+             "type": "Delta", "value": 500, "severity": 6}]})
+        monitor_id = response["setMonitoringResult"][0]["id"]
+        since = mark(csms, station)
+        await evse_io.publish(2, connector_status="Faulted", faults=["rcd_triggered"])
+        first = await _event(csms, station, since, lambda d: d["component"]["name"] == "RCD")
+    since = mark(csms, station)
+    await evse_io.publish(2, connector_status="Available", faults=[])  # cleared while the service is down
+    async with monitored_service(station, csms, probe):
+        cleared = await _event(csms, station, since, lambda d: d["component"]["name"] == "RCD" and d.get("cleared"))
+        assert cleared["actualValue"] == "false" and cleared["eventId"] > first["eventId"]
+        report_since = mark(csms, station)
+        assert await csms.call(station.station.id, "GetMonitoringReport", {"requestId": 5, "componentVariable": [
+            {"component": {"name": "EVSE", "evse": {"id": 2}}, "variable": {"name": "Power"}}]}) == {
+            "status": "Accepted"}
+        page = await wait_call(csms, station, "NotifyMonitoringReport", since=report_since)
+        assert page.payload["monitor"][0]["variableMonitoring"][0]["id"] == monitor_id
+
+
+async def test_rewatt_health_and_other_vendors_over_the_link(station, csms, evse_io, modem, meter, probe) -> None:
+    async with monitored_service(station, csms, probe):
+        reply = await csms.call(station.station.id, "DataTransfer", {"vendorId": "REWATT", "messageId": "Health"})
+        assert reply["status"] == "Accepted"
+        assert reply["data"]["csms"]["registration"] == "Accepted"
+        assert reply["data"]["evses"]["1"]["connector_status"] == "Available"
+        assert await csms.call(station.station.id, "DataTransfer", {"vendorId": "REWATT", "messageId": "Nope"}) == {
+            "status": "UnknownMessageId"}
+        assert await csms.call(station.station.id, "DataTransfer", {"vendorId": "ACME"}) == {
+            "status": "UnknownVendorId"}
