@@ -6,7 +6,8 @@
   (also while Pending: the CSMS asked for them), paged by DeviceDataCtrlr ItemsPerMessage/BytesPerMessage
   [GetReport].
 - Device model: MonitoringCtrlr's base/level mirrors, the hardware problem flags and EVSE.Power (from the
-  meter's last sample) are live readers; every other committed Actual change is offered to the monitors.
+  meter's last sample) and the live hardware state from evse_io (CP state, contactor, lock) are live readers,
+  their changes offered to the monitors; so is every committed Actual change of the other variables.
 - Bus in: `evse_io.state.evse.<n>` (faults, MCU link), `meter.state.meter.<n>` (link, fault),
   `meter.evt.sample.<n>` (power → EVSE.Power monitors), `modem.state.modem` (only with a modem configured),
   `bus.state.services` (for the health summary).
@@ -27,7 +28,7 @@ from services.ocpp_client.monitoring.block import MonitoringBlock
 from services.ocpp_client.monitoring.characteristics import DeviceModelView
 from services.ocpp_client.monitoring.health import HealthSummary
 from services.ocpp_client.monitoring.store import Target
-from services.ocpp_client.monitoring.variables import hardware_variables
+from services.ocpp_client.monitoring.variables import LIVE_STATE, hardware_variables
 
 log = logging.getLogger("reon.ocpp.monitoring")
 
@@ -50,6 +51,7 @@ class MonitoringGlue:
                                     csms_state)
         view = DeviceModelView(dm)
         self._power_w: dict[int, float] = {}
+        self._live: dict[tuple[Any, ...], str | None] = {}
 
         def setting(variable: str, instance: str | None) -> str:
             where = {"variable_instance": instance} if instance else {}
@@ -101,6 +103,33 @@ class MonitoringGlue:
                           **_where(spec.evse_id, spec.connector_id))
         for evse_id in self.topology:
             dm.set_reader("EVSE", "Power", self._power_reader(evse_id), evse_id=evse_id)
+        for target in self._live_targets():
+            if dm.lookup(VariableRef(target.component, target.variable, None, target.evse_id,
+                                     target.connector_id)) is not None:
+                dm.set_reader(target.component, target.variable, self._live_reader(target),
+                              **_where(target.evse_id, target.connector_id))
+
+    def _live_targets(self) -> list[Target]:
+        targets = []
+        for evse_id, connectors in self.topology.items():
+            for component, variable, _, _ in LIVE_STATE:
+                connector_ids = connectors if component == "ConnectorPlugRetentionLock" else [None]
+                targets += [Target(component, variable, evse_id=evse_id, connector_id=m) for m in connector_ids]
+        return targets
+
+    def _live_reader(self, target: Target) -> Callable[[], str | None]:
+        return lambda: self._live.get(target.key)
+
+    def _update_live_state(self, evse_id: int, body: dict[str, Any]) -> None:
+        """Keep the live hardware values and offer each change to the monitors."""
+        for target in self._live_targets():
+            if target.evse_id != evse_id:
+                continue
+            field = next(f for c, v, _, f in LIVE_STATE if (c, v) == (target.component, target.variable))
+            value = _live_text(field, body.get(field))
+            if value != self._live.get(target.key):
+                self._live[target.key] = value
+                self._offer(target, value)
 
     def _problem_reader(self, target: Target) -> Callable[[], str]:
         return lambda: "true" if self.block.tracker.is_active(target) else "false"
@@ -134,6 +163,7 @@ class MonitoringGlue:
         evse_id = _evse_of(topic, self.topology)
         if evse_id is not None and isinstance(env.body, dict):
             self.block.on_evse_state(evse_id, env.body)
+            self._update_live_state(evse_id, env.body)
 
     async def _on_meter(self, topic: str, env: Envelope) -> None:
         self.health.feed(topic, env.body)
@@ -171,6 +201,15 @@ def _where(evse_id: int | None, connector_id: int | None) -> dict[str, int]:
     if connector_id is not None:
         where["connector_id"] = connector_id
     return where
+
+
+def _live_text(field: str, value: Any) -> str | None:
+    """evse_io's field as the device model's value (None: not known)."""
+    if field == "lock":
+        return {"locked": "true", "unlocked": "false"}.get(value) if isinstance(value, str) else None
+    if field == "relays_closed":
+        return None if not isinstance(value, bool) else "true" if value else "false"
+    return value[:1] if isinstance(value, str) and value in ("A", "B", "C", "D", "E", "F") else None
 
 
 def _decimal(value: float) -> str:

@@ -8,8 +8,8 @@ hardware reports), not here.
   The tripped state is the hysteresis: nothing more is sent while the value stays on the same side, and it
   is kept in the store, so a restart neither repeats nor loses a trip.
 - Delta, numeric variable: the absolute difference to the last reported value (at first the value when
-  the monitor was first evaluated) reaches `value` → Delta, and that value becomes the reference (N07.FR.18/19,
-  errata 2025-01 §3.4). Delta on other types: any change of the value.
+  the monitor was set, see `prime`, else the first value seen) reaches `value` → Delta, and that value
+  becomes the reference (N07.FR.18/19, errata 2025-01 §3.4). Delta on other types: any change of the value.
 - Periodic: every `value` seconds from the first tick (N08); PeriodicClockAligned: at the multiples of
   `value` seconds after midnight UTC. Both report the current value, trigger Periodic.
 WriteOnly variables report actualValue "" (N07.FR.10).
@@ -91,6 +91,16 @@ class MonitorEngine:
             return None
         self._store.set_state(monitor.id, {"reference": value})
         return self._draft(monitor, "Delta", value)
+
+    def prime(self, monitor_ids: list[int]) -> None:
+        """Give new Delta monitors the variable's current value as their reference (N04: set, then watch)."""
+        for monitor_id in monitor_ids:
+            monitor = self._store.get(monitor_id)
+            if monitor is None or monitor.settings.type != "Delta" or "reference" in monitor.state:
+                continue
+            value = self._current(monitor.target)
+            if value is not None:
+                self._store.set_state(monitor.id, {"reference": value})
 
     # ----- periodic --------------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@
   appendix 3 (§3.2.17 ConnectorPlugRetentionLock, §3.2.45 RCD, §3.2.44 PowerContactor, §3.2.42
   OverCurrentProtection, §3.2.21 CPPWMController, §3.2.19 Controller, §3.2.20 ControlMetering, EVSE.Problem)
   and DataLink.Problem for the modem. Their values are live (persistent=False), false until a problem shows.
+- Live hardware state from evse_io (CPPWMController.State, PowerContactor.Active,
+  ConnectorPlugRetentionLock.Active), so that a CSMS can monitor it.
 """
 
 from __future__ import annotations
@@ -84,6 +86,28 @@ def hardware_variables(evses: Sequence[EvseTopology], *, has_modem: bool = True)
     return specs
 
 
+#: Live hardware state from evse_io's EVSE state: (component, variable, data type, evse_io field).
+LIVE_STATE = (
+    ("CPPWMController", "State", "string", "cp_state"),  # IEC 61851-1 state A-F
+    ("PowerContactor", "Active", "boolean", "relays_closed"),  # closed
+    ("ConnectorPlugRetentionLock", "Active", "boolean", "lock"),  # locked
+)
+
+
+def live_state_variables(evses: Sequence[EvseTopology]) -> list[VariableSpec]:
+    """The hardware state operators monitor (e.g. Delta on PowerContactor.Active); values served live."""
+    specs: list[VariableSpec] = []
+    for evse in sorted(evses, key=lambda e: e.evse_id):
+        for component, variable, data_type, _ in LIVE_STATE:
+            if component == "ConnectorPlugRetentionLock":
+                specs += [_spec(component, variable, data_type, None, evse_id=evse.evse_id,
+                                connector_id=c.connector_id, persistent=False) for c in evse.connectors]
+            else:
+                specs.append(_spec(component, variable, data_type, None, evse_id=evse.evse_id, persistent=False))
+    return specs
+
+
 def block_variables(evses: Sequence[EvseTopology], *, has_modem: bool = True) -> list[VariableSpec]:
     """Everything this block adds to the catalog (the lead's one line: `extra_variables=block_variables(…)`)."""
-    return [*monitoring_ctrlr_variables(), *hardware_variables(evses, has_modem=has_modem)]
+    return [*monitoring_ctrlr_variables(), *hardware_variables(evses, has_modem=has_modem),
+            *live_state_variables(evses)]

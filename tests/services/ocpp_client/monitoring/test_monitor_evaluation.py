@@ -124,3 +124,10 @@ async def test_disabled_monitoring_evaluates_nothing(rig: Rig) -> None:
     await _set(rig, monitor(evse(1), "Power", "UpperThreshold", 100.0, 4))
     rig.dm.set("MonitoringCtrlr", "Enabled", "false")
     assert rig.block.on_value(POWER_1, "5000") == []
+
+
+async def test_a_new_delta_monitor_starts_from_the_value_when_it_was_set(rig: Rig) -> None:
+    """The first change after SetVariableMonitoring is reported (TC_N_22: plug in → Occupied)."""
+    await _set(rig, monitor(evse(1), "AvailabilityState", "Delta", 1, 8))
+    [event] = rig.block.on_value(Target("EVSE", "AvailabilityState", evse_id=1), "Occupied")
+    assert event.actual_value == "Occupied"

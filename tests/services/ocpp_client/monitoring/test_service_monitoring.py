@@ -166,3 +166,20 @@ async def test_rewatt_health_and_other_vendors_over_the_link(station, csms, evse
             "status": "UnknownMessageId"}
         assert await csms.call(station.station.id, "DataTransfer", {"vendorId": "ACME"}) == {
             "status": "UnknownVendorId"}
+
+
+async def test_live_hardware_state_can_be_read_and_monitored(station, csms, evse_io, modem, meter, probe) -> None:
+    """Delta on PowerContactor.Active of EVSE 1: the relays closing (evse_io) → NotifyEvent "true"."""
+    async with monitored_service(station, csms, probe):
+        contactor = {"component": {"name": "PowerContactor", "evse": {"id": 1}}, "variable": {"name": "Active"}}
+        got = await csms.call(station.station.id, "GetVariables", {"getVariableData": [
+            contactor, {"component": {"name": "CPPWMController", "evse": {"id": 1}}, "variable": {"name": "State"}}]})
+        assert [r["attributeValue"] for r in got["getVariableResult"]] == ["false", "A"]
+        response = await csms.call(station.station.id, "SetVariableMonitoring", {"setMonitoringData": [
+            {**contactor, "type": "Delta", "value": 1, "severity": 5}]})
+        monitor_id = response["setMonitoringResult"][0]["id"]
+        since = mark(csms, station)
+        await evse_io.publish(1, relays_closed=True, cp_state="C", connector_status="Occupied",
+                              charging_state="Charging")
+        event = await _event(csms, station, since, lambda d: d.get("variableMonitoringId") == monitor_id)
+        assert (event["trigger"], event["actualValue"]) == ("Delta", "true")
