@@ -83,6 +83,9 @@ class ProblemTracker:
         for row in rows:
             for target in self._targets(row, evse_id):
                 by_target.setdefault(target, []).append(row)
+        if all(self._store.problem_codes(self._key(source, t)) == {p.code for p in active}
+               for t, active in by_target.items()):
+            return []  # the usual case (evse_io republishes every 30 s): no write transaction at all
         drafts: list[EventDraft] = []
         with atomic(self._store.conn):
             for target, active in by_target.items():
@@ -103,7 +106,7 @@ class ProblemTracker:
         return self._store.all_problems()
 
     def _change(self, source: str, target: Target, active: list[Problem]) -> EventDraft | None:
-        key = f"{source}:{target.to_text()}"
+        key = self._key(source, target)
         before = self._store.problem_codes(key)
         now_codes = frozenset(p.code for p in active)
         if now_codes == before:
@@ -121,6 +124,10 @@ class ProblemTracker:
                           "HardWiredMonitor" if hard_wired is not None else "HardWiredNotification", self._now(),
                           monitor_id=hard_wired, cleared=not active, tech_code=tech_code,
                           transaction_id=self._transaction_of(target.evse_id))
+
+    @staticmethod
+    def _key(source: str, target: Target) -> str:
+        return f"{source}:{target.to_text()}"
 
     def _targets(self, row: Problem, evse_id: int | None) -> list[Target]:
         if row.scope == "station" or evse_id is None:
