@@ -61,3 +61,13 @@ def split_pages(action: str, entries: Sequence[Payload], make_payload: MakePaylo
     last = len(pages) - 1
     payloads = [make_payload(seq_no, seq_no < last, items) for seq_no, items in enumerate(pages)]
     return Pages(payloads, left_out)
+
+
+def notify_report_pages(request_id: int, generated_at: str, report_data: Sequence[Payload], *, max_items: int,
+                        max_bytes: int) -> Pages:
+    """NotifyReportRequest payloads (B07/B08) for these reportData entries, exact to the limits."""
+    def payload(seq_no: int, tbc: bool, items: list[Payload]) -> Payload:
+        return {"requestId": request_id, "generatedAt": generated_at, "seqNo": seq_no, "tbc": tbc,
+                "reportData": items}
+
+    return split_pages("NotifyReport", report_data, payload, max_items=max_items, max_bytes=max_bytes)

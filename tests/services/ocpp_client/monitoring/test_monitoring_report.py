@@ -113,3 +113,17 @@ async def test_an_unknown_monitoring_criterion_is_not_supported(rig: Rig) -> Non
         "DeltaMonitoring", "CrystalBallMonitoring"]})
     assert response == {"status": "NotSupported", "statusInfo": {"reasonCode": "UnsupportedParam"}}
     assert rig.sent == []
+
+
+def test_a_full_device_model_report_is_paged_exactly(rig: Rig) -> None:
+    """B07 with the block's variables and characteristics: every page within 2000 bytes and 7 items."""
+    from services.ocpp_client.monitoring.characteristics import variable_characteristics
+    from services.ocpp_client.monitoring.paging import notify_report_pages
+
+    entries = [{"component": {"name": s.component}, "variable": {"name": s.variable},
+                "variableAttribute": [{"type": "Actual", "value": rig.dm.value(s) or ""}],
+                "variableCharacteristics": variable_characteristics(s)} for s in rig.dm.catalog]
+    pages = notify_report_pages(3, "2026-03-02T10:00:00.000Z", entries, max_items=7, max_bytes=2000)
+    assert pages.left_out == 0
+    assert [e for p in pages.payloads for e in p["reportData"]] == entries
+    assert all(frame_bytes("NotifyReport", p) <= 2000 and len(p["reportData"]) <= 7 for p in pages.payloads)
