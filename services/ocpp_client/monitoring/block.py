@@ -19,18 +19,18 @@ from datetime import datetime
 from typing import Any
 
 from services.ocpp_client.monitoring import problems
-from services.ocpp_client.monitoring.drafts import (
+from services.ocpp_client.monitoring.events import EventSender, ProblemTracker, QueuePut
+from services.ocpp_client.monitoring.handlers import Health, MonitoringHandlers
+from services.ocpp_client.monitoring.monitors import (
     CurrentValue,
     Declares,
     Describe,
     EventDraft,
     HasComponent,
+    MonitorEngine,
     TransactionOf,
 )
-from services.ocpp_client.monitoring.events import EventSender, ProblemTracker, QueuePut
-from services.ocpp_client.monitoring.factory import Topology, factory_monitors
-from services.ocpp_client.monitoring.handlers import Health, MonitoringHandlers
-from services.ocpp_client.monitoring.monitors import MonitorEngine
+from services.ocpp_client.monitoring.problems import Topology, factory_monitors
 from services.ocpp_client.monitoring.setting import MonitorSetter
 from services.ocpp_client.monitoring.store import MonitoringStore, Target
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from services.ocpp_client.device_model_catalog import AttributeSpec, EvseTopology, VariableSpec
 from services.ocpp_client.device_model_keys import VariableRef
-from services.ocpp_client.monitoring.drafts import VariableInfo
+from services.ocpp_client.monitoring.monitors import VariableInfo
 from services.ocpp_client.monitoring.store import Target
 
 

@@ -21,9 +21,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from services.ocpp_client.monitoring.drafts import EventDraft, TransactionOf
-from services.ocpp_client.monitoring.factory import Topology, problem_targets
-from services.ocpp_client.monitoring.problems import HARD_WIRED_MONITOR, Problem, problem
+from services.ocpp_client.monitoring.monitors import EventDraft, TransactionOf
+from services.ocpp_client.monitoring.problems import HARD_WIRED_MONITOR, Problem, Topology, problem, problem_targets
 from services.ocpp_client.monitoring.store import HARD_WIRED, MonitoringStore, Target
 from services.ocpp_client.sqlite_atomic import atomic
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.ocpp_client.monitoring.health import HealthSummary
+from services.ocpp_client.monitoring.glue import HealthSummary
 
 
 def test_health_summary_has_the_status_sections_from_bus_state() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.ocpp_client.monitoring.paging import frame_bytes, split_pages
+from services.ocpp_client.monitoring.reporting import frame_bytes, split_pages
 from tests.services.ocpp_client.monitoring.rig import Rig, evse, monitor
 
 
@@ -118,7 +118,7 @@ async def test_an_unknown_monitoring_criterion_is_not_supported(rig: Rig) -> Non
 def test_a_full_device_model_report_is_paged_exactly(rig: Rig) -> None:
     """B07 with the block's variables and characteristics: every page within 2000 bytes and 7 items."""
     from services.ocpp_client.monitoring.characteristics import variable_characteristics
-    from services.ocpp_client.monitoring.paging import notify_report_pages
+    from services.ocpp_client.monitoring.reporting import notify_report_pages
 
     entries = [{"component": {"name": s.component}, "variable": {"name": s.variable},
                 "variableAttribute": [{"type": "Actual", "value": rig.dm.value(s) or ""}],
