@@ -5,7 +5,7 @@ PeriodicMonitoring → Periodic/PeriodicClockAligned; absent: all) AND component
 its instance/EVSE/connector as far as given, the variable when given; absent: all) (N02.FR.03-11). Only
 active monitors are reported. One MonitoringDataType per component/variable with its monitors. Nothing
 matches → EmptyResultSet NotFound (N02.FR.08/10); otherwise Accepted and pages with seqNo from 0, tbc on
-all but the last, within ItemsPerMessage/BytesPerMessage (paging.py).
+all but the last, within ItemsPerMessage/BytesPerMessage (`split_pages` below).
 
 Report entries → pages whose CALL frames respect ItemsPerMessage and BytesPerMessage exactly.
 
