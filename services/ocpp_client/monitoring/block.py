@@ -86,13 +86,19 @@ class MonitoringBlock:
     # ----- feeds -----------------------------------------------------------------------------------
 
     def on_evse_state(self, evse_id: int, state: Mapping[str, Any]) -> list[EventDraft]:
-        return self.tracker.update("evse_io", evse_id, problems.evse_io_codes(state))
+        return self._problems(self.tracker.update("evse_io", evse_id, problems.evse_io_codes(state)))
 
     def on_meter_state(self, evse_id: int, state: Mapping[str, Any]) -> list[EventDraft]:
-        return self.tracker.update("meter", evse_id, problems.meter_codes(state))
+        return self._problems(self.tracker.update("meter", evse_id, problems.meter_codes(state)))
 
     def on_modem_state(self, state: Mapping[str, Any]) -> list[EventDraft]:
-        return self.tracker.update("modem", None, problems.modem_codes(state))
+        return self._problems(self.tracker.update("modem", None, problems.modem_codes(state)))
+
+    def _problems(self, drafts: list[EventDraft]) -> list[EventDraft]:
+        """A problem flag that changed is a new value too: the CSMS's own monitors on it see it."""
+        for draft in drafts:
+            self.on_value(draft.target, draft.actual_value)
+        return drafts
 
     def on_value(self, target: Target, value: str | None) -> list[EventDraft]:
         """A variable's new value: the monitors it triggers are sent as one NotifyEvent."""

@@ -111,3 +111,13 @@ def test_queued_events_use_the_durable_queue_and_survive_a_reopen(rig: Rig) -> N
     pending = OutboundQueue.pending(rig.queue)
     assert [m.action for m in pending] == ["NotifyEvent"]
     assert pending[0].payload["eventData"][0]["techCode"] == "WeldedContactor"
+
+
+async def test_a_custom_monitor_on_a_problem_flag_fires_besides_the_hard_wired_event(rig: Rig) -> None:
+    response = await rig.call("SetVariableMonitoring", {"setMonitoringData": [
+        {"component": {"name": "RCD", "evse": {"id": 1}}, "variable": {"name": "Tripped"}, "type": "Delta",
+         "value": 1, "severity": 2}]})
+    custom = response["setMonitoringResult"][0]["id"]
+    rig.block.on_evse_state(1, _evse_state("rcd_triggered"))
+    kinds = [(e["eventNotificationType"], e.get("variableMonitoringId") == custom) for e in rig.events()]
+    assert kinds == [("HardWiredMonitor", False), ("CustomMonitor", True)]
