@@ -60,6 +60,7 @@ PROBLEMS: tuple[Problem, ...] = (
 )
 BY_CODE: dict[tuple[str, str], Problem] = {(p.source, p.code): p for p in PROBLEMS}
 UNKNOWN_EVSE_FAULT_SEVERITY = 4
+MAX_FAULTS = 32
 
 
 def problem(source: str, code: str) -> Problem:
@@ -73,7 +74,8 @@ def problem(source: str, code: str) -> Problem:
 def evse_io_codes(state: Mapping[str, Any]) -> frozenset[str]:
     """Active problems of one `evse_io.evse.<n>` state (its faults; a lost MCU link is one of them)."""
     faults = state.get("faults")
-    codes = {str(f) for f in faults if isinstance(f, str)} if isinstance(faults, list) else set()
+    names = [f[:50] for f in faults if isinstance(f, str)] if isinstance(faults, list) else []
+    codes = set(sorted(set(names))[:MAX_FAULTS])  # a flood of made-up names stays small
     if state.get("link_up") is False:
         codes.add("mcu_link_lost")
     return frozenset(codes)

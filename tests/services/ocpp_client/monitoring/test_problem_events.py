@@ -121,3 +121,11 @@ async def test_a_custom_monitor_on_a_problem_flag_fires_besides_the_hard_wired_e
     rig.block.on_evse_state(1, _evse_state("rcd_triggered"))
     kinds = [(e["eventNotificationType"], e.get("variableMonitoringId") == custom) for e in rig.events()]
     assert kinds == [("HardWiredMonitor", False), ("CustomMonitor", True)]
+
+
+def test_a_flood_of_garbage_fault_names_is_bounded(rig: Rig) -> None:
+    rig.block.on_evse_state(1, {"faults": [f"x{i}" * 40 for i in range(5000)] + [None, 7, {"a": 1}]})
+    [event] = rig.events()
+    assert event["component"]["name"] == "EVSE" and len(event["techCode"]) <= 50
+    assert len(rig.block.store.all_problems()) == 1
+    assert len(next(iter(rig.block.store.all_problems().values()))) == 32
