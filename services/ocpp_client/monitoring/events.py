@@ -24,7 +24,7 @@ from typing import Any
 from services.ocpp_client.monitoring.monitors import EventDraft, TransactionOf
 from services.ocpp_client.monitoring.problems import HARD_WIRED_MONITOR, Problem, Topology, problem, problem_targets
 from services.ocpp_client.monitoring.store import HARD_WIRED, MonitoringStore, Target
-from services.ocpp_client.sqlite_atomic import atomic
+from services.ocpp_client.store import atomic
 
 log = logging.getLogger("reon.ocpp.monitoring")
 

@@ -1,8 +1,8 @@
 """The monitoring block plugged into the OCPP service: handlers, device-model readers, bus feeds, its loop.
 
-- CSMS CALLs through `ctx.register` (SecurityError while Rejected comes with it); DataTransfer REWATT through
+- CSMS CALLs through `gate.register` (SecurityError while Rejected comes with it); DataTransfer REWATT through
   the DataTransfer dispatcher's `register_vendor` (other vendors keep their answers).
-- NotifyEvent through the durable queue (kind "monitoring"); NotifyMonitoringReport pages through `ctx.send`
+- NotifyEvent through the durable queue (kind "monitoring"); NotifyMonitoringReport pages through `gate.send`
   (also while Pending: the CSMS asked for them), paged by DeviceDataCtrlr ItemsPerMessage/BytesPerMessage
   [GetReport].
 - Device model: MonitoringCtrlr's base/level mirrors, the hardware problem flags and EVSE.Power (from the
@@ -24,15 +24,18 @@ objects are ignored.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bus.envelope import Envelope
-from services.ocpp_client.context import OcppContext
-from services.ocpp_client.device_model import VariableChange, format_datetime
-from services.ocpp_client.device_model_catalog import ConnectorTopology, EvseTopology
-from services.ocpp_client.device_model_keys import VariableRef
+from services.ocpp_client.clock import StationClock
+from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model.keys import VariableRef
+from services.ocpp_client.device_model.model import DeviceModel, VariableChange, format_datetime
+from services.ocpp_client.link.gate import CallGate
+from services.ocpp_client.link.queue import OutboundQueue
 from services.ocpp_client.monitoring.block import MonitoringBlock
 from services.ocpp_client.monitoring.characteristics import DeviceModelView
 from services.ocpp_client.monitoring.store import Target
@@ -42,21 +45,19 @@ log = logging.getLogger("reon.ocpp.monitoring")
 
 QUEUE_KIND = "monitoring"
 Subscribe = Callable[[str, Callable[[str, Envelope], Awaitable[None]]], object]
+RegisterVendor = Callable[[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]], None]
 
 
 class MonitoringGlue:
-    def __init__(self, ctx: OcppContext, *, subscribe: Subscribe,
-                 register_vendor: Callable[[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]], None],
+    def __init__(self, *, db: sqlite3.Connection, dm: DeviceModel, clock: StationClock, gate: CallGate,
+                 queue: OutboundQueue, topology: dict[int, list[int]], has_modem: bool, station: dict[str, Any],
+                 subscribe: Subscribe, register_vendor: RegisterVendor,
                  transaction_of: Callable[[int | None], str | None], csms_state: Callable[[], dict[str, Any]]) -> None:
-        self.ctx = ctx
+        self.dm = dm
         self._subscribe = subscribe
-        dm = ctx.dm
-        config = ctx.config
-        self.topology = {evse.id: [c.id for c in evse.connectors] for evse in config.evses}
-        station = config.station
-        self.health = HealthSummary({"id": station.id, "serial_number": station.serial_number,
-                                     "model": station.model, "vendor": station.vendor}, sorted(self.topology),
-                                    csms_state)
+        self._has_modem = has_modem
+        self.topology = topology
+        self.health = HealthSummary(station, sorted(topology), csms_state)
         view = DeviceModelView(dm)
         self._power_w: dict[int, float] = {}
         self._live: dict[tuple[Any, ...], str | None] = {}
@@ -69,16 +70,16 @@ class MonitoringGlue:
             return (dm.get_int("DeviceDataCtrlr", "ItemsPerMessage", variable_instance="GetReport"),
                     dm.get_int("DeviceDataCtrlr", "BytesPerMessage", variable_instance="GetReport"))
 
-        ctx.queue.register_kind(QUEUE_KIND)
+        queue.register_kind(QUEUE_KIND)
         self.block = MonitoringBlock(
-            ctx.db, self.topology, describe=view.describe, has_component=view.has_component, declares=view.declares,
+            db, topology, describe=view.describe, has_component=view.has_component, declares=view.declares,
             current_value=view.current_value,
-            queue_put=lambda action, payload, conn: ctx.queue.put_nowait(action, payload, kind=QUEUE_KIND, conn=conn),
-            send=lambda action, payload: ctx.send(action, payload, in_pending=True), now=ctx.clock.now,
-            format_time=format_datetime, online=lambda: ctx.connected, setting=setting,
+            queue_put=lambda action, payload, conn: queue.put_nowait(action, payload, kind=QUEUE_KIND, conn=conn),
+            send=lambda action, payload: gate.send(action, payload, in_pending=True), now=clock.now,
+            format_time=format_datetime, online=lambda: gate.connected, setting=setting,
             transaction_of=transaction_of, health=self.health, report_limits=report_limits)
         for action, handler in self.block.handlers().items():
-            ctx.register(action, handler)
+            gate.register(action, handler)
         register_vendor("REWATT", self.block.calls.rewatt_data_transfer)
         self._install_readers()
         self._listen_to_device_model()
@@ -92,18 +93,18 @@ class MonitoringGlue:
         self._subscribe("meter.state.meter.", self._on_meter)
         self._subscribe("meter.evt.sample.", self._on_sample)
         self._subscribe("bus.state.services", self._on_services)
-        if self.ctx.config.modem.enabled:
+        if self._has_modem:
             self._subscribe("modem.state.modem", self._on_modem)
 
     # ----- device model ----------------------------------------------------------------------------
 
     def _install_readers(self) -> None:
-        dm = self.ctx.dm
+        dm = self.dm
         for (variable, _), reader in self.block.live_values().items():
             dm.set_reader("MonitoringCtrlr", variable, reader)
         evses = [EvseTopology(n, tuple(ConnectorTopology(m, "sType2") for m in connectors))
                  for n, connectors in self.topology.items()]
-        for spec in hardware_variables(evses, has_modem=self.ctx.config.modem.enabled):
+        for spec in hardware_variables(evses, has_modem=self._has_modem):
             if dm.lookup(VariableRef(spec.component, spec.variable, None, spec.evse_id, spec.connector_id)) is None:
                 continue
             target = Target(spec.component, spec.variable, evse_id=spec.evse_id, connector_id=spec.connector_id)
@@ -146,9 +147,9 @@ class MonitoringGlue:
         return lambda: _decimal(self._power_w.get(evse_id, 0.0))
 
     def _listen_to_device_model(self) -> None:
-        pairs = {(spec.component, spec.variable) for spec in self.ctx.dm.catalog}
+        pairs = {(spec.component, spec.variable) for spec in self.dm.catalog}
         for component, variable in sorted(pairs):
-            self.ctx.dm.on_change(component, variable, self._on_change)
+            self.dm.on_change(component, variable, self._on_change)
 
     def _on_change(self, change: VariableChange) -> None:
         if change.attribute != "Actual":

@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from services.ocpp_client.link.rpc import Reply
 from services.ocpp_client.monitoring.reporting import monitoring_report
 from services.ocpp_client.monitoring.setting import MonitorSetter
 from services.ocpp_client.monitoring.store import MonitoringStore
 from services.ocpp_client.monitoring.variables import SEVERITY_MAX, SEVERITY_MIN
-from services.ocpp_client.rpc import Reply
 
 log = logging.getLogger("reon.ocpp.monitoring")
 

@@ -29,10 +29,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from services.ocpp_client.link.rpc_errors import CallError
 from services.ocpp_client.monitoring.monitors import Declares, Describe, HasComponent
 from services.ocpp_client.monitoring.store import HARD_WIRED, MonitoringStore, Settings, Target
 from services.ocpp_client.monitoring.variables import SEVERITY_MAX, SEVERITY_MIN
-from services.ocpp_client.rpc_errors import CallError
 
 log = logging.getLogger("reon.ocpp.monitoring")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.ocpp_client.monitoring.variables import DEFAULT_MONITORING_LEVEL
-from services.ocpp_client.sqlite_atomic import atomic
+from services.ocpp_client.store import atomic
 
 HARD_WIRED, PRECONFIGURED, CUSTOM = "HardWired", "Preconfigured", "Custom"
 NOTIFICATION_TYPES = {HARD_WIRED: "HardWiredMonitor", PRECONFIGURED: "PreconfiguredMonitor",

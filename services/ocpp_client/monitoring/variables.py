@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.ocpp_client.device_model_catalog import AttributeSpec, EvseTopology, VariableSpec
+from services.ocpp_client.device_model.catalog import AttributeSpec, EvseTopology, VariableSpec
 
 MONITORING_BASES = ("All", "FactoryDefault", "HardWiredOnly")
 SEVERITY_MIN, SEVERITY_MAX = 0, 9

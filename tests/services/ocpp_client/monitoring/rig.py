@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.ocpp_client.device_model import DeviceModel, format_datetime
-from services.ocpp_client.device_model_catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model.model import DeviceModel, format_datetime
+from services.ocpp_client.link.queue import OutboundQueue
 from services.ocpp_client.monitoring.block import MonitoringBlock
 from services.ocpp_client.monitoring.characteristics import DeviceModelView
 from services.ocpp_client.monitoring.store import Target
 from services.ocpp_client.monitoring.variables import block_variables
-from services.ocpp_client.queue import OutboundQueue
 from services.ocpp_client.store import db_path, open_store
 
 EVSES = (EvseTopology(1, (ConnectorTopology(1, "sType2"),)), EvseTopology(2, (ConnectorTopology(1, "sType2"),)))

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.ocpp_client.device_model import DeviceModel
-from services.ocpp_client.monitoring.characteristics import (
-    power_variables,
-    supports_monitoring,
-    variable_characteristics,
-)
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.device_model.reports import get_base_report
 from services.ocpp_client.monitoring.variables import block_variables
 from tests.services.ocpp_client.monitoring.rig import EVSES, Rig
 
@@ -29,17 +25,14 @@ def test_live_monitoring_base_and_level_are_read_from_the_store(rig: Rig) -> Non
     assert rig.dm.get_int("MonitoringCtrlr", "MonitoringLevel") == 3
 
 
-def test_characteristics_say_which_variables_support_monitoring(rig: Rig) -> None:
-    by_name = {(s.component, s.variable, s.evse_id): s for s in rig.dm.catalog}
-    serial = by_name[("ChargingStation", "SerialNumber", None)]
-    power = by_name[("EVSE", "Power", 1)]
-    assert not supports_monitoring(serial) and supports_monitoring(power)
-    assert variable_characteristics(power) == {"dataType": "decimal", "supportsMonitoring": True, "unit": "W",
-                                               "minLimit": 0, "maxLimit": 22080}
-
-
-def test_power_variables_carry_max_set_and_the_station_total() -> None:
-    specs = {(s.component, s.evse_id): s for s in power_variables(EVSES)}
-    evse = specs[("EVSE", 1)]
-    assert [a.type for a in evse.attributes] == ["Actual", "MaxSet"] and evse.attribute("MaxSet").default == "22080"
-    assert specs[("ChargingStation", None)].max_limit == 44160
+def test_full_reports_say_which_variables_support_monitoring(rig: Rig) -> None:
+    """B07 FullInventory: supportsMonitoring false for constants (SerialNumber), true for EVSE.Power, whose
+    MaxSet is the EVSE's maximum."""
+    reply = get_base_report(rig.dm, {"requestId": 1, "reportBase": "FullInventory"})
+    data = {(e["component"]["name"], e["component"].get("evse", {}).get("id"), e["variable"]["name"]): e
+            for page in reply.notify_reports for e in page["reportData"]}
+    assert data[("ChargingStation", None, "SerialNumber")]["variableCharacteristics"]["supportsMonitoring"] is False
+    power = data[("EVSE", 1, "Power")]
+    assert power["variableCharacteristics"] == {"dataType": "decimal", "supportsMonitoring": True, "unit": "W",
+                                                "minLimit": 0, "maxLimit": 22080}
+    assert {a["type"]: a.get("value") for a in power["variableAttribute"]}["MaxSet"] == "22080"

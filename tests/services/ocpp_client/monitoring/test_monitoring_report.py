@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.ocpp_client.monitoring.reporting import frame_bytes, split_pages
+from services.ocpp_client.device_model.paging import frame_bytes, split_pages
 from tests.services.ocpp_client.monitoring.rig import Rig, evse, monitor
 
 
@@ -116,14 +116,11 @@ async def test_an_unknown_monitoring_criterion_is_not_supported(rig: Rig) -> Non
 
 
 def test_a_full_device_model_report_is_paged_exactly(rig: Rig) -> None:
-    """B07 with the block's variables and characteristics: every page within 2000 bytes and 7 items."""
-    from services.ocpp_client.monitoring.characteristics import variable_characteristics
-    from services.ocpp_client.monitoring.reporting import notify_report_pages
+    """B07 with the block's variables: every NotifyReport frame within 2000 bytes and 7 items, nothing lost."""
+    from services.ocpp_client.device_model.reports import get_base_report
 
-    entries = [{"component": {"name": s.component}, "variable": {"name": s.variable},
-                "variableAttribute": [{"type": "Actual", "value": rig.dm.value(s) or ""}],
-                "variableCharacteristics": variable_characteristics(s)} for s in rig.dm.catalog]
-    pages = notify_report_pages(3, "2026-03-02T10:00:00.000Z", entries, max_items=7, max_bytes=2000)
-    assert pages.left_out == 0
-    assert [e for p in pages.payloads for e in p["reportData"]] == entries
-    assert all(frame_bytes("NotifyReport", p) <= 2000 and len(p["reportData"]) <= 7 for p in pages.payloads)
+    rig.dm.set("DeviceDataCtrlr", "ItemsPerMessage", 7, variable_instance="GetReport")
+    rig.dm.set("DeviceDataCtrlr", "BytesPerMessage", 2000, variable_instance="GetReport")
+    pages = get_base_report(rig.dm, {"requestId": 3, "reportBase": "FullInventory"}).notify_reports
+    assert sum(len(p["reportData"]) for p in pages) == len(rig.dm.catalog)
+    assert all(frame_bytes("NotifyReport", p) <= 2000 and len(p["reportData"]) <= 7 for p in pages)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from services.ocpp_client.link.queue import OutboundQueue
 from services.ocpp_client.monitoring.problems import PROBLEMS
-from services.ocpp_client.queue import OutboundQueue
 from tests.services.ocpp_client.monitoring.rig import Rig
 
 LOCK = {"name": "ConnectorPlugRetentionLock", "evse": {"id": 1, "connectorId": 1}}

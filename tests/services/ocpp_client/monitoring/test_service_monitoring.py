@@ -2,12 +2,11 @@
 a lock fault reaches the CSMS as NotifyEvent and as Faulted (and its clearing too), a threshold monitor on the
 meter's power fires, monitors and event ids survive a restart of the service, REWATT Health answers.
 
-The service here is the current OcppService with `MonitoringGlue` plugged in the way service.py will do it.
+The service is the real OcppService (service_harness.TestOcppService only records resets).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,8 +17,6 @@ from bus.client import BusClient
 from bus.config import StationConfig
 from bus.harness import Probe
 from bus.runtime import running
-from services.ocpp_client.monitoring.glue import MonitoringGlue
-from services.ocpp_client.monitoring.variables import block_variables
 from sim.csms import DevCsms
 from tests.services.ocpp_client.service_harness import *  # noqa: F403
 from tests.services.ocpp_client.service_harness import EvseIoStandIn, TestOcppService, mark, wait_call
@@ -27,45 +24,10 @@ from tests.services.ocpp_client.service_harness import EvseIoStandIn, TestOcppSe
 LOCK = {"name": "ConnectorPlugRetentionLock", "evse": {"id": 1, "connectorId": 1}}
 
 
-class MonitoredOcppService(TestOcppService):
-    __test__ = False
-
-    def plug_in_transactions(self) -> None:
-        super().plug_in_transactions()
-        self.monitoring = MonitoringGlue(
-            self.ctx, subscribe=self.subscribe, register_vendor=self.remote.register_vendor,
-            transaction_of=lambda n: self.transactions.state_of(n)["transaction_id"] if n else None,
-            csms_state=self.csms_state)
-
-    async def start(self) -> None:
-        await super().start()
-        self.monitoring.start()
-
-    async def run(self) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(super().run())
-            for name, loop in self.monitoring.loops().items():
-                tasks.create_task(self._keep_running(name, loop))
-
-
-@pytest.fixture(autouse=True)
-def _block_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The catalog line the lead adds in wave 2: the block's variables in the device model."""
-    from services.ocpp_client import service
-
-    original = service.DeviceModel
-
-    def with_block(*args: Any, **kw: Any) -> Any:
-        kw["extra_variables"] = block_variables(args[1])
-        return original(*args, **kw)
-
-    monkeypatch.setattr(service, "DeviceModel", with_block)
-
-
 @contextlib.asynccontextmanager
 async def monitored_service(station: StationConfig, csms: DevCsms, probe: Probe
-                            ) -> AsyncIterator[MonitoredOcppService]:
-    async with running(MonitoredOcppService, station) as service:
+                            ) -> AsyncIterator[TestOcppService]:
+    async with running(TestOcppService, station) as service:
         await wait_call(csms, station, "SecurityEventNotification")
         await probe.wait_for("ocpp.state.csms", lambda e: e.body["registration"] == "Accepted"
                              and e.body["queue_depth"] == 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.ocpp_client.rpc_errors import CallError
+from services.ocpp_client.link.rpc_errors import CallError
 from tests.services.ocpp_client.monitoring.rig import Rig, evse, monitor
 
 
