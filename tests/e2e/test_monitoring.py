@@ -8,8 +8,8 @@ import os
 import signal
 from typing import Any
 
-from bus.config import load_config
 from sim.csms import DevCsms
+from station.config import load_config
 from tests.e2e.helpers import poll, reonctl, wait_status
 from tests.stations import free_port, write_station
 

@@ -35,7 +35,7 @@ from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTop
 from services.ocpp_client.device_model.keys import VariableRef
 from services.ocpp_client.device_model.model import DeviceModel, VariableChange, format_datetime
 from services.ocpp_client.link.gate import CallGate
-from services.ocpp_client.link.queue import OutboundQueue
+from services.ocpp_client.link.outbound_queue import OutboundQueue
 from services.ocpp_client.monitoring.block import MonitoringBlock
 from services.ocpp_client.monitoring.characteristics import DeviceModelView
 from services.ocpp_client.monitoring.store import Target

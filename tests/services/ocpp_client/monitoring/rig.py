@@ -10,7 +10,7 @@ from typing import Any
 
 from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
 from services.ocpp_client.device_model.model import DeviceModel, format_datetime
-from services.ocpp_client.link.queue import OutboundQueue
+from services.ocpp_client.link.outbound_queue import OutboundQueue
 from services.ocpp_client.monitoring.block import MonitoringBlock
 from services.ocpp_client.monitoring.characteristics import DeviceModelView
 from services.ocpp_client.monitoring.store import Target

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.ocpp_client.link.queue import OutboundQueue
+from services.ocpp_client.link.outbound_queue import OutboundQueue
 from services.ocpp_client.monitoring.problems import PROBLEMS
 from tests.services.ocpp_client.monitoring.rig import Rig
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from bus.client import BusClient
-from bus.config import StationConfig
 from bus.harness import Probe
 from bus.runtime import running
 from sim.csms import DevCsms
+from station.config import StationConfig
 from tests.services.ocpp_client.service_harness import *  # noqa: F403
 from tests.services.ocpp_client.service_harness import EvseIoStandIn, TestOcppService, mark, wait_call
 
