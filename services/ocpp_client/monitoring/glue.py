@@ -10,15 +10,15 @@
   their changes offered to the monitors; so is every committed Actual change of the other variables.
 - Bus in: `evse_io.state.evse.<n>` (faults, MCU link), `meter.state.meter.<n>` (link, fault),
   `meter.evt.sample.<n>` (power → EVSE.Power monitors), `modem.state.modem` (only with a modem configured),
-  `bus.state.services` (for the health summary).
+  `bus.state.services` and `firmware.state.job` (for the health summary).
 
 The station's health summary for DataTransfer REWATT Health, from what the OCPP service hears on the bus.
 
-The same sections and keys as `reonctl status --json` (station, services, csms, evses, meters, modem), built
-from the bus's Last Value Cache topics instead of supervisord: `bus.state.services` (liveness by heartbeat),
-`evse_io.state.evse.<n>`, `meter.state.meter.<n>`, `modem.state.modem`, plus the OCPP service's own csms
-state. Feed it every message of those topics (`feed`); call it for the document. Peer bodies that are not
-objects are ignored.
+The same sections and keys as `reonctl status --json` (station, services, csms, evses, meters, modem,
+firmware), built from the bus's Last Value Cache topics instead of supervisord: `bus.state.services`
+(liveness by heartbeat), `evse_io.state.evse.<n>`, `meter.state.meter.<n>`, `modem.state.modem`,
+`firmware.state.job`, plus the OCPP service's own csms state. Feed it every message of those topics
+(`feed`); call it for the document. Peer bodies that are not objects are ignored.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ class MonitoringGlue:
         self._subscribe("meter.state.meter.", self._on_meter)
         self._subscribe("meter.evt.sample.", self._on_sample)
         self._subscribe("bus.state.services", self._on_services)
+        self._subscribe("firmware.state.job", self._on_services)
         if self._has_modem:
             self._subscribe("modem.state.modem", self._on_modem)
 
@@ -225,7 +226,8 @@ def _decimal(value: float) -> str:
     return str(int(value)) if value.is_integer() else f"{value:.3f}".rstrip("0")
 
 
-TOPIC_PREFIXES = ("bus.state.services", "evse_io.state.evse.", "meter.state.meter.", "modem.state.modem")
+TOPIC_PREFIXES = ("bus.state.services", "evse_io.state.evse.", "meter.state.meter.", "modem.state.modem",
+                  "firmware.state.job")
 
 
 class HealthSummary:
@@ -251,6 +253,7 @@ class HealthSummary:
             services[name] = {"alive": bool(beat.get("alive")), "restarts": beat.get("restarts", 0),
                               "last_heartbeat_s": round(now - last, 2) if isinstance(last, (int, float)) else None}
         csms = self._csms_state()
+        job = self._state.get("firmware.state.job", {})
         return {
             "station": self._station,
             "services": services,
@@ -259,6 +262,8 @@ class HealthSummary:
             "meters": {str(n): self._meter(n, now) for n in self._evse_ids},
             "modem": _pick(self._state.get("modem.state.modem"),
                            ("iccid", "imsi", "imei", "operator", "registration", "signal_dbm", "link")),
+            "firmware": {"version": job.get("version") or self._station.get("firmware_version"),
+                         "update_status": job.get("status"), "request_id": job.get("request_id")},
         }
 
     def _evse(self, evse_id: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ def test_health_summary_has_the_status_sections_from_bus_state() -> None:
                                         "sample": {"energy_import_wh": 12.5, "power_w": 7000, "read_at": 999.0}})
     health.feed("modem.state.modem", ["not", "an", "object"])  # hostile: ignored
     doc = health()
-    assert set(doc) == {"station", "services", "csms", "evses", "meters", "modem"}
+    assert set(doc) == {"station", "services", "csms", "evses", "meters", "modem", "firmware"}
     assert doc["services"]["meter"] == {"alive": True, "restarts": 1, "last_heartbeat_s": 2.0}
     assert doc["csms"]["registration"] == "Accepted" and "held_down" not in doc["csms"]
     assert doc["evses"]["1"]["faults"] == ["lock_failed"] and doc["evses"]["1"]["power_w"] == 7000
