@@ -71,7 +71,8 @@ class MonitoringBlock:
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
         async def set_monitoring(request: dict[str, Any]) -> Any:
             response = await self.calls.set_variable_monitoring(request)
-            self.engine.prime([r["id"] for r in response["setMonitoringResult"] if r["status"] == "Accepted"])
+            accepted = [r["id"] for r in response["setMonitoringResult"] if r["status"] == "Accepted"]
+            self.sender.send(self.engine.prime(accepted))
             self._wake.set()  # a new periodic monitor
             return response
 

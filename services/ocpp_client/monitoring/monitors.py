@@ -155,15 +155,25 @@ class MonitorEngine:
         self._store.set_state(monitor.id, {"reference": value})
         return self._draft(monitor, "Delta", value)
 
-    def prime(self, monitor_ids: list[int]) -> None:
-        """Give new Delta monitors the variable's current value as their reference (N04: set, then watch)."""
+    def prime(self, monitor_ids: list[int]) -> list[EventDraft]:
+        """Monitors just set or replaced: a Delta takes the variable's current value as its reference; a
+        threshold is checked against the current value at once (N07.FR.11, TC_N_51). The drafts to send."""
+        drafts = []
         for monitor_id in monitor_ids:
             monitor = self._store.get(monitor_id)
-            if monitor is None or monitor.settings.type != "Delta" or "reference" in monitor.state:
+            if monitor is None or monitor.state:
                 continue
             value = self._current(monitor.target)
-            if value is not None:
+            if value is None:
+                continue
+            if monitor.settings.type == "Delta":
                 self._store.set_state(monitor.id, {"reference": value})
+            elif monitor.settings.type in ("UpperThreshold", "LowerThreshold") and monitor in self._relevant(
+                    monitor.target) and self._enabled():
+                draft = self._evaluate(monitor, value)
+                if draft is not None:
+                    drafts.append(draft)
+        return drafts
 
     # ----- periodic --------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ class Rig:
         self.sent: list[tuple[str, dict[str, Any]]] = []
         self.health: dict[str, Any] = {"station": {"id": "REON-T1"}, "services": {"ocpp": {"alive": True}}}
         self.report_limits = report_limits
+        self.power_w: dict[int, str] = {}
         self._max_custom = max_custom_monitors
         self.open()
 
@@ -54,7 +55,14 @@ class Rig:
             report_limits=lambda: self.report_limits, max_custom_monitors=self._max_custom)
         for (variable, _), reader in self.block.live_values().items():
             self.dm.set_reader("MonitoringCtrlr", variable, reader)
+        for evse_id in (e.evse_id for e in EVSES):
+            self.dm.set_reader("EVSE", "Power", lambda n=evse_id: self.power_w.get(n, "0"), evse_id=evse_id)
         self.handlers = self.block.handlers()
+
+    def power(self, evse_id: int, watts: str) -> list:
+        """The meter's new power on an EVSE, as the service feeds it: the device model's value, then monitors."""
+        self.power_w[evse_id] = watts
+        return self.block.on_value(Target("EVSE", "Power", evse_id=evse_id), watts)
 
     def reopen(self) -> None:
         """As after kill -9: drop every object, open the same files again."""
