@@ -41,10 +41,11 @@ class DeviceModelView:
     def has_component(self, target: Target) -> bool:
         return self._model.has_component(_ref(target))
 
-    def declares(self, component: str, variable: str | None) -> bool:
-        """Whether any instance of the component declares the variable (None: any variable)."""
-        name, wanted = component.casefold(), None if variable is None else variable.casefold()
-        return any(spec.component.casefold() == name and wanted in (None, spec.variable.casefold())
+    def declares(self, component: str | None, variable: str | None) -> bool:
+        """Whether any instance of the component declares the variable (None: any component / variable)."""
+        name = None if component is None else component.casefold()
+        wanted = None if variable is None else variable.casefold()
+        return any(name in (None, spec.component.casefold()) and wanted in (None, spec.variable.casefold())
                    for spec in self._model.catalog)
 
     def current_value(self, target: Target) -> str | None:

@@ -49,7 +49,7 @@ class VariableInfo:
 
 Describe = Callable[[Target], VariableInfo | None]
 HasComponent = Callable[[Target], bool]
-Declares = Callable[[str, str | None], bool]  # (component name, variable name or any) declared anywhere
+Declares = Callable[[str | None, str | None], bool]  # (component, variable) declared anywhere; None: any
 CurrentValue = Callable[[Target], str | None]
 TransactionOf = Callable[[int | None], str | None]  # the transaction id on an EVSE (None: none / station-wide)
 

@@ -4,8 +4,9 @@ Checks of one setMonitoringData entry, first failing one wins (nothing is stored
 - severity outside 0-9 (or a value that is not a finite number) → Rejected ValueOutOfRange;
 - `id` given: no such monitor → Rejected NotFound; a hard-wired one, or one on another variable → Rejected;
 - the variable is unknown: UnknownComponent when no component has that name, or when the variable is declared
-  on other instances of the component (EVSE 99 AvailabilityState; reasonCode UnknownEvse); else
-  UnknownVariable (N04.FR.03/04, TC_N_11/37);
+  on other instances of the component (EVSE 99 AvailabilityState; reasonCode UnknownEvse); Rejected when the
+  component exists and the variable exists only on other components (ChargingStation.Power, N04.FR.16,
+  TC_N_39); else UnknownVariable (N04.FR.03/04, TC_N_11/37);
 - the variable does not support monitoring → Rejected UnsupportedParam;
 - UpperThreshold/LowerThreshold on a non-numeric variable → UnsupportedMonitorType (N04.FR.05);
 - a threshold outside the variable's minLimit..maxLimit → Rejected ValueOutOfRange (N04.FR.06, errata
@@ -136,7 +137,11 @@ class MonitorSetter:
         if info is None:
             if not self._declares(target.component, None):
                 return "UnknownComponent", "NotFound", None
-            if self._has_component(target) or not self._declares(target.component, target.variable):
+            if self._has_component(target):
+                if self._declares(None, target.variable):  # e.g. ChargingStation.Power: Power is an EVSE's
+                    return "Rejected", "InvalidValue", None
+                return "UnknownVariable", "NotFound", None
+            if not self._declares(target.component, target.variable):
                 return "UnknownVariable", "NotFound", None
             unknown_evse = target.evse_id is not None and not self._has_component(
                 Target("EVSE", target.variable, evse_id=target.evse_id))

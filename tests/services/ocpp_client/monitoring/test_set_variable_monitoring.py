@@ -51,11 +51,24 @@ async def test_unknown_evse_and_unknown_component_are_refused_by_name(rig: Rig) 
 
 
 async def test_unknown_variable_is_reported_as_such(rig: Rig) -> None:
-    """TC_N_37 (and TC_N_39: ChargingStation has no Power variable in this model)."""
+    """TC_N_37: EVSE unknownVariable → UnknownVariable."""
     response = await rig.call("SetVariableMonitoring", {"setMonitoringData": [
         monitor({"name": "EVSE"}, "unknownVariable", "Delta", 1, 5),
-        monitor({"name": "ChargingStation"}, "Power", "UpperThreshold", 1, 5)]})
+        monitor({"name": "ChargingStation"}, "NoSuchThing", "Delta", 1, 5)]})
     assert [r["status"] for r in response["setMonitoringResult"]] == ["UnknownVariable", "UnknownVariable"]
+
+
+async def test_a_variable_of_another_component_is_rejected_and_the_existing_monitor_stays(rig: Rig) -> None:
+    """TC_N_39: with a Delta on EVSE 1 AvailabilityState, UpperThreshold on ChargingStation.Power (Power is an
+    EVSE's variable) → Rejected; the report still lists the EVSE monitor."""
+    [existing] = (await rig.call("SetVariableMonitoring", {"setMonitoringData": [
+        monitor(evse(1), "AvailabilityState", "Delta", 1, 6)]}))["setMonitoringResult"]
+    response = await rig.call("SetVariableMonitoring", {"setMonitoringData": [
+        monitor({"name": "ChargingStation"}, "Power", "UpperThreshold", 1, 5)]})
+    assert response["setMonitoringResult"][0]["status"] == "Rejected"
+    assert await rig.call("GetMonitoringReport", {"requestId": 8}) == {"status": "Accepted"}
+    ids = {m["id"] for e in rig.report_monitors() for m in e["variableMonitoring"]}
+    assert existing["id"] in ids
 
 
 async def test_negative_delta_and_out_of_range_threshold_are_rejected(rig: Rig) -> None:
