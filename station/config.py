@@ -106,6 +106,15 @@ class Sim:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """reon-metrics: the Prometheus endpoint; on by default in simulation."""
+
+    enabled: bool
+    port: int
+    bind: str
+
+
+@dataclass(frozen=True)
 class StationConfig:
     path: Path
     station: Identity
@@ -116,6 +125,7 @@ class StationConfig:
     firmware: Firmware
     sim: Sim
     device_model: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=lambda: Metrics(False, 9870, "127.0.0.1"))
 
     def evse(self, evse_id: int) -> Evse:
         return next(e for e in self.evses if e.id == evse_id)
@@ -150,6 +160,7 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         raise ConfigError(str(path), f"not valid TOML ({exc})") from None
     root = Table(data, "")
     base = path.resolve().parent
+    sim = _sim(root.table("sim"))
     config = StationConfig(
         path=path.resolve(),
         station=_identity(root.table("station", optional=False)),
@@ -158,8 +169,9 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         evses=_evses(root, base),
         modem=_modem(root.table("modem")),
         firmware=_firmware(root.table("firmware"), base),
-        sim=_sim(root.table("sim")),
+        sim=sim,
         device_model=_device_model(root.table("device_model")),
+        metrics=_metrics(root.table("metrics"), sim.enabled),
     )
     root.done()
     return config
@@ -271,6 +283,13 @@ def _sim(t: Table) -> Sim:
     sim = Sim(enabled=t.bool("enabled", False), csms_port=t.int("csms_port", 9000, lo=0, hi=65535))
     t.done()
     return sim
+
+
+def _metrics(t: Table, sim: bool) -> Metrics:
+    metrics = Metrics(enabled=t.bool("enabled", sim), port=t.int("port", 9870, lo=0, hi=65535),
+                      bind=t.str("bind", "127.0.0.1"))
+    t.done()
+    return metrics
 
 
 def _device_model(t: Table) -> dict[str, Any]:

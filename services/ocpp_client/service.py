@@ -188,10 +188,15 @@ class OcppService(runtime.Service):
         return {"url": self.link.url, "connected": self.gate.connected, "held_down": self.link.held_down,
                 "registration": self.gate.registration, "queue_depth": self.queue.depth,
                 "dead_letters": self.queue.dead_letter_count, "security_profile": self.link.security_profile,
-                "last_message_at": self.link.last_message_at}
+                "last_message_at": self.link.last_message_at, "link": self._link_stats()}
+
+    def _link_stats(self) -> dict[str, Any]:
+        connection = self.link.connection.stats
+        return {**self.link.rpc.stats.snapshot(), "reconnects": max(connection.connects - 1, 0),
+                "failed_attempts": connection.failed_attempts}
 
     def transactions_state(self) -> dict[str, Any]:
-        return {"active": self.transactions.active_transactions(None)}
+        return {"active": self.transactions.active_transactions(None), **self.transactions.counts.snapshot()}
 
     def _state_changed(self) -> None:
         self._dirty.set()
