@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ async def test_failed_boot_notifications_are_retried_with_a_doubling_back_off(
         for _ in range(2):
             attempts.append(await wait_call(csms, station, "BootNotification", since=attempts[-1].index + 1,
                                             timeout=6))
-        gaps = [b.time - a.time for a, b in zip(attempts, attempts[1:], strict=False)]
+        gaps = [b.time - a.time for a, b in pairwise(attempts)]
         # WaitMinimum 1 s doubled per failure (RandomRange 0): 1 s, then 2 s; the old code waited 1 s each time
         assert gaps[0] == pytest.approx(1.0, abs=0.4)
         assert gaps[1] == pytest.approx(2.0, abs=0.4)
