@@ -51,6 +51,7 @@ from services.ocpp_client.provisioning.variables import Provisioning
 from services.ocpp_client.security.events import SecurityEvents
 from services.ocpp_client.store import db_path, open_store
 from services.ocpp_client.transactions.service import TransactionService
+from station import health
 from station.config import ConfigError, StationConfig
 from station.host import os_boot_id, running_firmware_version
 
@@ -122,7 +123,8 @@ class OcppService(runtime.Service):
             db=self.db, dm=self.dm, clock=self.clock, gate=self.gate, queue=self.queue, bus=bus, peers=peers,
             evses={evse.id: evse.connectors[0].id if evse.connectors else 1 for evse in config.evses},
             subscribe=self.subscribe, publish_state=self.publish_state, boot_id=os_boot_id(),
-            start_reason=self.boot.start_reason, evse_available=self._evse_available)
+            start_reason=self.boot.start_reason, evse_available=self._evse_available,
+            room_for_records=lambda: health.check_disk(data_dir))
         self.availability = Availability(self.db, self.dm, self.clock, self.gate, connectors, peers,
                                          self.transactions)
         self.provisioning = Provisioning(self.dm, self.gate, self.link.apply_pending_password)
