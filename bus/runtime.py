@@ -155,6 +155,9 @@ def main(cls: type[Service], argv: list[str] | None = None) -> int:
     except ContractViolation as exc:
         logging.getLogger(name).error("refusing to start: %s", exc)
         return 3
+    except ConfigError as exc:  # a check the service itself makes of the file (e.g. device-model values)
+        print(f"reon-{name}: bad config: {exc}", file=sys.stderr)
+        return 2
     except StorageError as exc:
         logging.getLogger(name).error("cannot start: %s; retrying in %g s", exc, DEGRADED_RETRY_S)
         asyncio.run(_degraded(cls, config, str(exc)))

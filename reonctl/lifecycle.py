@@ -11,8 +11,8 @@ import click
 
 from reonctl.status import collect, healthy
 from station import supervisor
-from station.config import StationConfig
-from station.programs import configured_programs
+from station.config import ConfigError, StationConfig
+from station.programs import check_config, configured_programs
 
 
 @click.command()
@@ -23,6 +23,11 @@ from station.programs import configured_programs
 @click.pass_obj
 def up(config: StationConfig, foreground: bool, follow: bool, wait: bool, timeout: float) -> None:
     """Start the station: supervisord runs the broker first, then every service."""
+    try:
+        check_config(config)  # the services' own checks of the file, before anything starts
+    except ConfigError as exc:
+        click.echo(f"reonctl: bad config: {exc}", err=True)
+        raise SystemExit(2) from None
     if foreground:
         supervisor.exec_foreground(config)
     if supervisor.is_running(config):

@@ -45,8 +45,9 @@ def free_bytes(path: Path) -> int | None:
         return None
 
 
-def check_disk(data_dir: Path, low_bytes: int = LOW_DISK_BYTES) -> bool:
+def check_disk(data_dir: Path, low_bytes: int | None = None) -> bool:
     """Report or clear `disk` for the data directory; True while there is room for new records."""
+    low_bytes = LOW_DISK_BYTES if low_bytes is None else low_bytes
     free = free_bytes(data_dir)
     if free is None and not os.path.isdir(data_dir):
         return True  # not made yet: the first database open will say what is wrong

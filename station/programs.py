@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ class Program:
     priority: int      # lower starts first
     sim_only: bool = False
     on_bus: bool = True  # beats a heartbeat on the bus (the development CSMS does not)
+    config_check: str | None = None  # "module:function(config)" raising ConfigError, run by `reonctl up`
 
 
 PROGRAMS = (
@@ -24,7 +26,7 @@ PROGRAMS = (
     Program("evse_io", "services.evse_io.service", 100),
     Program("meter", "services.meter.service", 100),
     Program("modem", "services.modem.service", 100),
-    Program("ocpp", "services.ocpp_client.service", 110),
+    Program("ocpp", "services.ocpp_client.service", 110, config_check="services.ocpp_client.config_check:check"),
     Program("firmware", "services.firmware.service", 110),
     Program("metrics", "services.metrics.service", 120),  # only with [metrics] enabled
 )
@@ -41,3 +43,13 @@ def configured_programs(config: StationConfig) -> list[Program]:
     """The programs this station runs: those installed, simulators only in sim mode."""
     return [p for p in PROGRAMS if installed(p.module) and (config.sim.enabled or not p.sim_only)
             and (p.name != "metrics" or config.metrics.enabled)]
+
+
+def check_config(config: StationConfig) -> None:
+    """Run each configured program's own check of the station file (ConfigError on the first problem), so a
+    bad value stops `reonctl up` before anything starts instead of a service restarting in a loop."""
+    for program in configured_programs(config):
+        if program.config_check is None or not installed(program.module):
+            continue
+        module_name, function = program.config_check.split(":")
+        getattr(importlib.import_module(module_name), function)(config)

@@ -29,9 +29,10 @@ from bus.client import BusClient
 from bus.envelope import Envelope
 from services.ocpp_client.availability.status import Availability
 from services.ocpp_client.clock import StationClock
+from services.ocpp_client.config_check import config_key
 from services.ocpp_client.contract import CONTRACT
 from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
-from services.ocpp_client.device_model.keys import station_seeds
+from services.ocpp_client.device_model.keys import DeviceModelKeyError, station_seeds
 from services.ocpp_client.device_model.model import DeviceModel
 from services.ocpp_client.device_model.values import InvalidValueError
 from services.ocpp_client.firmware.management import FirmwareManagement
@@ -50,7 +51,8 @@ from services.ocpp_client.provisioning.variables import Provisioning
 from services.ocpp_client.security.events import SecurityEvents
 from services.ocpp_client.store import db_path, open_store
 from services.ocpp_client.transactions.service import TransactionService
-from station.config import StationConfig
+from station import health
+from station.config import ConfigError, StationConfig
 from station.host import os_boot_id, running_firmware_version
 
 NOMINAL_VOLTAGE_V = 230.0
@@ -59,8 +61,10 @@ LOOP_RESTART_S = 1.0
 C = "OCPPCommCtrlr"
 
 
-def open_device_model(config: StationConfig, firmware: str, clock: StationClock) -> DeviceModel:
-    """The device model in ocpp.db: topology from the EVSE tables, seeds from [device_model] and [station]/[csms]."""
+def open_device_model(config: StationConfig, firmware: str, clock: StationClock | None = None, *,
+                      db: str | None = None) -> DeviceModel:
+    """The device model in ocpp.db (or `db`): topology from the EVSE tables, seeds from [device_model] and
+    [station]/[csms]; a seed the model refuses raises DeviceModelKeyError (config_check.py names its key)."""
     evses = [EvseTopology(evse.id, tuple(ConnectorTopology(c.id, c.type) for c in evse.connectors),
                           supply_phases=evse.phases,
                           max_power_w=evse.max_current_a * NOMINAL_VOLTAGE_V * evse.phases)
@@ -70,7 +74,7 @@ def open_device_model(config: StationConfig, firmware: str, clock: StationClock)
         station_id=station.id, serial_number=station.serial_number, model=station.model, vendor=station.vendor,
         firmware_version=firmware, security_profile=config.csms.security_profile,
         basic_auth_password=config.csms.password)}
-    return DeviceModel(db_path(config.paths.data_dir), evses, seeds, clock=clock.now,
+    return DeviceModel(db or db_path(config.paths.data_dir), evses, seeds, clock=clock.now if clock else None,
                        extra_variables=block_variables(evses, has_modem=config.modem.enabled))
 
 
@@ -96,7 +100,11 @@ class OcppService(runtime.Service):
         self.db = open_store(data_dir)
         firmware = running_firmware_version(data_dir, config.station.firmware_version)
         self.clock = StationClock()
-        self.dm = open_device_model(config, firmware, self.clock)
+        try:
+            self.dm = open_device_model(config, firmware, self.clock)
+        except DeviceModelKeyError as exc:
+            self.db.close()
+            raise ConfigError(config_key(exc.key), exc.problem) from None
         self.link = CsmsLink(config, self.dm, on_up=self._link_changed, on_down=self._link_changed,
                              on_security_event=self._security_event)
         self.queue = OutboundQueue(
@@ -115,7 +123,8 @@ class OcppService(runtime.Service):
             db=self.db, dm=self.dm, clock=self.clock, gate=self.gate, queue=self.queue, bus=bus, peers=peers,
             evses={evse.id: evse.connectors[0].id if evse.connectors else 1 for evse in config.evses},
             subscribe=self.subscribe, publish_state=self.publish_state, boot_id=os_boot_id(),
-            start_reason=self.boot.start_reason, evse_available=self._evse_available)
+            start_reason=self.boot.start_reason, evse_available=self._evse_available,
+            room_for_records=lambda: health.check_disk(data_dir))
         self.availability = Availability(self.db, self.dm, self.clock, self.gate, connectors, peers,
                                          self.transactions)
         self.provisioning = Provisioning(self.dm, self.gate, self.link.apply_pending_password)

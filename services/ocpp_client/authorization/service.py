@@ -41,12 +41,16 @@ class AuthService:
     def __init__(self, db: sqlite3.Connection, dm: DeviceModel, gate: CallGate, evse_ids: list[int],
                  machine: TokenInputs, *, apply: Callable[[Any], None], now: Callable[[], float],
                  subscribe: Callable[..., Any],
-                 on_verdict: Callable[[bool, dict[str, Any] | None], None] = lambda accepted, info: None) -> None:
+                 on_verdict: Callable[[bool, dict[str, Any] | None], None] = lambda accepted, info: None,
+                 room_for_records: Callable[[], bool] = lambda: True) -> None:
         """`machine`: the transaction state machine; `apply(output)` hands what it produced to the transactions
         block's runners; `now()`: the station's OCPP clock; `subscribe(prefix, callback)`: the bus;
-        `on_verdict(accepted, idTokenInfo)`: every authorization decided (counted for the metrics)."""
+        `on_verdict(accepted, idTokenInfo)`: every authorization decided (counted for the metrics);
+        `room_for_records()`: False while the disk cannot take a new transaction's records (then a token that
+        would start one is refused, logged, and nothing is written)."""
         self.gate = gate
         self.on_verdict = on_verdict
+        self.room_for_records = room_for_records
         self.machine = machine
         self.apply = apply
         self.now = now
@@ -81,6 +85,10 @@ class AuthService:
             self.apply(step.output)
             if step.handled:
                 log.info("EVSE %d: card %s ends its own authorization", evse_id, id_token["idToken"])
+                return
+            if not self.room_for_records():
+                log.error("EVSE %d: card %s refused: the disk is too full to record a transaction (see `reonctl"
+                          " status`)", evse_id, id_token["idToken"])
                 return
             accepted, info = await self.authorize(evse_id, id_token)
             self.apply(tx.on_authorization(evse_id, id_token, accepted, info, self.now()))

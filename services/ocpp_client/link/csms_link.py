@@ -130,6 +130,11 @@ class CsmsLink:
     def _message_timeout_s(self) -> float:
         return float(self.dm.get_int(C, "MessageTimeout", variable_instance="Default"))
 
+    def retry_delay_s(self, retry_index: int) -> float:
+        """The wait before retry `retry_index` (0 = the first after a failure) by the RetryBackOff variables, as
+        a reconnect waits (part 4 §5.3): used for a BootNotification that failed too."""
+        return self._back_off().delay_s(retry_index, random.random)
+
     def _back_off(self) -> RetryBackOff:
         dm = self.dm
         return RetryBackOff(wait_minimum_s=dm.get_int(C, "RetryBackOffWaitMinimum"),

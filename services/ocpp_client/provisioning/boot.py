@@ -10,6 +10,8 @@
 - Pending / Rejected: the next BootNotification after `interval` (0: HeartbeatInterval), nothing else is
   sent (link/gate.py gates CSMS CALLs: SecurityError while Rejected). A TriggerMessage BootNotification in
   Pending sends one at once, reason Triggered (F06.FR.17).
+- A BootNotification that gets no answer or a CALLERROR is retried with the reconnect back-off (RetryBackOff
+  WaitMinimum doubled per failure up to RepeatTimes, plus up to RandomRange), not at a fixed interval.
 - A reconnect sends no new BootNotification unless the boot data changed since the last Accepted one (e.g. the
   modem's ICCID arrived); then the reason is Unknown. Otherwise `on_reconnected(offline_s)` (B04).
 """
@@ -103,6 +105,7 @@ class Boot:
         self._wake = asyncio.Event()
         self._triggered = False
         self._next_boot_at = 0.0  # monotonic; Pending/Rejected wait until then
+        self._boot_failures = 0  # BootNotifications in a row without an answer: the retry back-off doubles
         self._first = True
         self._recheck = False
         dm.on_change(C, "HeartbeatInterval", lambda _change: self._wake.set())
@@ -184,10 +187,13 @@ class Boot:
         except NotConnected:
             return  # the loop waits for the link
         except (CallTimeout, CallError) as exc:
-            retry_s = float(self.dm.get_int(C, "RetryBackOffWaitMinimum")) or 1.0
-            log.warning("BootNotification failed (%s): next one in %g s", exc, retry_s)
+            retry_s = max(self.link.retry_delay_s(self._boot_failures), 1.0)
+            self._boot_failures += 1
+            log.warning("BootNotification failed (%s): attempt %d, next one in %.1f s", exc, self._boot_failures,
+                        retry_s)
             self._next_boot_at = time.monotonic() + retry_s
             return
+        self._boot_failures = 0
         status, interval_s = response["status"], int(response["interval"])
         await self._set_clock(response["currentTime"])
         log.info("BootNotification %s (interval %d s)", status, interval_s)

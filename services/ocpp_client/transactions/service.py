@@ -74,10 +74,12 @@ class TransactionService:
     def __init__(self, *, db: sqlite3.Connection, dm: DeviceModel, clock: StationClock, gate: CallGate,
                  queue: OutboundQueue, bus: BusClient, peers: Peers, evses: Mapping[int, int],
                  subscribe: Callable[..., Any], publish_state: Callable[[str, Any], Awaitable[None]],
-                 boot_id: str, start_reason: str, evse_available: Callable[[int], bool]) -> None:
+                 boot_id: str, start_reason: str, evse_available: Callable[[int], bool],
+                 room_for_records: Callable[[], bool] = lambda: True) -> None:
         """`evses`: EVSE id → its connector id; `bus` and `db`: evse_io's session stream consumer (cursor in
         `db`); `peers`: evse_io commands; `boot_id` / `start_reason`: the OS boot and why this process
-        started (a transaction a station restart cut ends with `lost_reason(start_reason)`)."""
+        started (a transaction a station restart cut ends with `lost_reason(start_reason)`);
+        `room_for_records()`: False while the disk is too full to record a new transaction."""
         self.db = db
         self.clock = clock
         self.gate = gate
@@ -90,7 +92,8 @@ class TransactionService:
                                      boot_id=boot_id, lost_reason=lost_reason(start_reason))
         self.counts = TxCounts()  # published in ocpp.state.transactions
         self.auth = AuthService(db, dm, gate, sorted(self.tx.evses), self.tx, apply=self.apply, now=self.now,
-                                subscribe=subscribe, on_verdict=self.counts.authorized)
+                                subscribe=subscribe, on_verdict=self.counts.authorized,
+                                room_for_records=room_for_records)
         self.meter = MeterService(dm, gate.send, self.tx, apply=self.apply, now=self.now,
                                   station_time=self.station_time, subscribe=subscribe)
         self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER, self._on_session_entry)

@@ -3,6 +3,7 @@ ocpp service and the development CSMS (tx_world.py)."""
 
 from __future__ import annotations
 
+from station import health
 from tests.services.ocpp_client.service_harness import calls
 from tests.services.ocpp_client.tx_world import *  # noqa: F403
 from tests.services.ocpp_client.tx_world import CARD, Drive, assert_seq_nos_complete, energy_of, wait_call
@@ -112,3 +113,18 @@ async def test_clock_aligned_meter_values_go_out_for_idle_evses(ocpp, csms, stat
     value = first.payload["meterValue"][0]
     assert value["sampledValue"][0]["context"] == "Sample.Clock"
     assert value["sampledValue"][0]["measurand"] == "Energy.Active.Import.Register"
+
+
+async def test_a_card_swiped_while_the_disk_is_full_is_refused_cleanly_and_shown(ocpp, drive: Drive, csms, station,
+                                                                                 monkeypatch) -> None:
+    """Issue 11.8: no Authorize and no transaction record is attempted; the problem is in the heartbeat
+    (`reonctl status`); the next card after space returns is handled as usual."""
+    since = drive.mark()
+    monkeypatch.setattr(health, "LOW_DISK_BYTES", 1 << 60)
+    await drive.swipe("DEADBEEF")
+    await drive.probe.wait_for("bus.state.services", lambda e: any(
+        "low disk" in p for p in e.body["services"].get("ocpp", {}).get("problems", [])), timeout=5)
+    monkeypatch.setattr(health, "LOW_DISK_BYTES", 1)
+    await drive.swipe()  # handled after the refused one (cards of one EVSE are taken in order)
+    await wait_call(csms, station, "Authorize", since=since)
+    assert [c.payload["idToken"]["idToken"] for c in calls(csms, station, "Authorize", since)] == [CARD["idToken"]]
