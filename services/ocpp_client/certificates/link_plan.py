@@ -12,7 +12,7 @@ from typing import Any
 
 from services.ocpp_client.certificates.network_profiles import ConnectionPlan, NetworkProfiles, parse_priority
 from services.ocpp_client.certificates.store import CertificateStore
-from services.ocpp_client.connection_settings import ConnectionSettings
+from services.ocpp_client.link.connection_settings import ConnectionSettings
 
 log = logging.getLogger("reon.ocpp.network_profiles")
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from services.ocpp_client.sqlite_atomic import atomic
+from services.ocpp_client.store import atomic
 
 log = logging.getLogger("reon.ocpp.network_profiles")
 

@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from services.ocpp_client.sqlite_atomic import atomic
+from services.ocpp_client.store import atomic
 
 log = logging.getLogger("reon.ocpp.certificates")
 

@@ -9,7 +9,7 @@ is declared false: REON does not support it (TC_M_09/30/31 do not apply).
 
 from __future__ import annotations
 
-from services.ocpp_client.device_model_catalog import AttributeSpec, VariableSpec
+from services.ocpp_client.device_model.catalog import AttributeSpec, VariableSpec
 
 MAX_CERTIFICATE_ENTRIES = 20
 MAX_CERTIFICATE_CHAIN_SIZE = 10000  # CertificateSignedRequest.certificateChain maxLength

@@ -13,8 +13,8 @@ from cryptography import x509
 
 from services.ocpp_client.certificates.network_profiles import ConnectionPlan, NetworkProfiles, parse_priority
 from services.ocpp_client.certificates.store import CertificateStore
+from services.ocpp_client.link.security_profile import client_tls_context
 from services.ocpp_client.store import open_store
-from services.ocpp_client.tls import client_tls_context
 from tests.pki import make_pki, server_tls_context
 from tests.services.ocpp_client.certificates.pki_tools import issue
 
