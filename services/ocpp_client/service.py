@@ -26,6 +26,8 @@ from bus import runtime
 from bus.client import BusClient
 from bus.envelope import Envelope
 from services.ocpp_client.availability.status import Availability
+from services.ocpp_client.certificates.block import Certificates
+from services.ocpp_client.certificates.variables import VARIABLES as CERTIFICATE_VARIABLES
 from services.ocpp_client.clock import StationClock
 from services.ocpp_client.contract import CONTRACT
 from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
@@ -66,7 +68,8 @@ def open_device_model(config: StationConfig, firmware: str, clock: StationClock)
         station_id=station.id, serial_number=station.serial_number, model=station.model, vendor=station.vendor,
         firmware_version=firmware, security_profile=config.csms.security_profile,
         basic_auth_password=config.csms.password)}
-    return DeviceModel(db_path(config.paths.data_dir), evses, seeds, clock=clock.now)
+    return DeviceModel(db_path(config.paths.data_dir), evses, seeds, clock=clock.now,
+                       extra_variables=CERTIFICATE_VARIABLES)
 
 
 # Not in the spec's list of security events, which has no entry for a SIM swap; the type is free text (≤ 50)
@@ -92,8 +95,12 @@ class OcppService(runtime.Service):
         firmware = running_firmware_version(data_dir, config.station.firmware_version)
         self.clock = StationClock()
         self.dm = open_device_model(config, firmware, self.clock)
+        self.certificates = Certificates(
+            self.db, data_dir, self.dm, self.clock.now, csms=config.csms,
+            manufacturer_root=config.firmware.manufacturer_root, station_id=config.station.id,
+            serial_number=config.station.serial_number, report_event=self._security_event)
         self.link = CsmsLink(config, self.dm, on_up=self._link_changed, on_down=self._link_changed,
-                             on_security_event=self._security_event)
+                             on_security_event=self._security_event, plan=self.certificates.plan)
         self.queue = OutboundQueue(
             self.db, self.link.rpc.call, on_change=self._state_changed, online=self.link.up.is_set,
             max_attempts=lambda: self.dm.get_int(C, "MessageAttempts", variable_instance="TransactionEvent"),
@@ -117,7 +124,8 @@ class OcppService(runtime.Service):
         self.reset = Reset(self.db, self.dm, self.gate, self.queue, self.security, connectors, self.transactions,
                            self.make_restarter())
         self.trigger = Trigger(self.gate, connectors, peers, self.boot, self.availability, self.transactions,
-                               self.transactions.meter)
+                               self.transactions.meter, sign_certificate=self.certificates.trigger)
+        self.certificates.register(self.gate.register, self.gate.send)
         self.remote = RemoteCommands(self.dm, self.gate, connectors, peers, self.transactions,
                                      self.transactions.auth, self.availability.evse_state)
         self.firmware = FirmwareManagement(bus, self.db, self.gate, self.queue, self.security, peers)
@@ -142,7 +150,7 @@ class OcppService(runtime.Service):
     async def run(self) -> None:
         loops: dict[str, Callable[[], Awaitable[None]]] = {
             "boot": self.boot.run, "queue": self.queue.run, "status": self.availability.run,
-            "state": self._publish_loop,
+            "state": self._publish_loop, "certificates": self.certificates.run,
             **self.transactions.loops(),
         }
         async with asyncio.TaskGroup() as tasks:
@@ -263,6 +271,9 @@ class OcppService(runtime.Service):
     async def cmd_dead_letters(self, args: dict[str, Any]) -> dict[str, Any]:
         limit = args.get("limit") or 100
         return {"count": self.queue.dead_letter_count, "dead_letters": self.queue.dead_letters(limit)}
+
+    async def cmd_certificates(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"certificates": self.certificates.installed()}
 
     async def cmd_set_boot_reason(self, args: dict[str, Any]) -> dict[str, Any]:
         persist_next_reason(self.db, args["reason"])

@@ -6,6 +6,7 @@ A connection that is up raises the security-profile floor and prunes lower slots
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -36,20 +37,35 @@ class LinkPlan:
         self._set_priority = set_priority
         self._set_security_profile = set_security_profile
         self._report_event = report_event
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._plan = self._new_plan()
         self._failures_with_pending = 0
         self.using_pending = False
+        self.up = False
 
-    def _new_plan(self) -> ConnectionPlan:
-        slots = self._profiles.usable(parse_priority(self._priority()))
+    def _new_plan(self) -> ConnectionPlan | None:
+        try:
+            slots = self._profiles.usable(parse_priority(self._priority()))
+        except ValueError as exc:
+            log.error("NetworkConfigurationPriority unusable: %s", exc)
+            return None
+        if not slots:
+            log.error("no network profile of NetworkConfigurationPriority %r is at or above security profile %d",
+                      self._priority(), self._profiles.highest_security_profile())
+            return None
         return ConnectionPlan(slots, self._attempts_per_slot)
 
     @property
     def slot(self) -> int:
+        """The slot of the next attempt; ValueError when no slot may be used."""
+        if self._plan is None:
+            self._plan = self._new_plan()
+        if self._plan is None:
+            raise ValueError(f"no usable network profile in NetworkConfigurationPriority {self._priority()!r}")
         return self._plan.slot
 
     def settings(self) -> ConnectionSettings:
-        """The settings of the next attempt."""
+        """The settings of the next attempt (ValueError when no slot may be used)."""
         data = self._profiles.profile(self.slot) or {}
         security_profile = int(data.get("securityProfile", 1))
         bundle = self._store.csms_root_bundle()
@@ -65,9 +81,12 @@ class LinkPlan:
             client_key_file=str(station.key_file) if station and security_profile == 3 else None,
         )
 
-    async def failed(self) -> None:
-        """An attempt failed: count it; after a whole round of the priority list with the pending certificate,
-        fall back to the old one (A02.FR.28) and tell the CSMS (A02.FR.29)."""
+    def failed(self, _reason: str = "") -> None:
+        """An attempt failed: count it (before the next attempt asks for its settings); after a whole round of
+        the priority list with the pending certificate, fall back to the old one (A02.FR.28) and tell the
+        CSMS (A02.FR.29)."""
+        if self._plan is None:
+            return
         if self.using_pending:
             self._failures_with_pending += 1
             round_attempts = len(parse_priority(self._priority())) * max(int(self._attempts_per_slot()), 1)
@@ -75,12 +94,18 @@ class LinkPlan:
                 self._failures_with_pending = 0
                 if self._store.discard_pending():
                     log.warning("renewed station certificate connected nowhere: back to the previous one")
-                    await self._report_event(DISCARDED_EVENT, "no network profile accepted the renewed certificate")
+                    task = asyncio.ensure_future(
+                        self._report_event(DISCARDED_EVENT, "no network profile accepted the renewed certificate"))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
         self._plan.failed()
 
-    def connected(self) -> None:
+    def connected(self, *_link: Any) -> None:
         """The link is up through the current slot."""
+        if self._plan is None:
+            return
         slot = self._plan.connected()
+        self.up = True
         if self.using_pending and self._store.promote_pending():
             log.info("renewed station certificate in use; the previous one is discarded")
         self._failures_with_pending = 0
@@ -91,6 +116,9 @@ class LinkPlan:
         data = self._profiles.profile(slot)
         if data is not None:
             self._set_security_profile(int(data["securityProfile"]))
+
+    def disconnected(self, *_reason: Any) -> None:
+        self.up = False
 
     def restart(self) -> None:
         """After a reset, or a new NetworkConfigurationPriority: start again at its first slot."""

@@ -80,6 +80,13 @@ class NetworkProfiles:
         self._conn.execute("INSERT OR IGNORE INTO network_profiles (slot, connection_data) VALUES (?, ?)",
                            (slot, json.dumps(connection_data, sort_keys=True)))
 
+    def store(self, slot: int, connection_data: dict[str, Any]) -> None:
+        """Store (or replace) the profile of a slot, station-side (the `[csms]` config as slot 1)."""
+        with atomic(self._conn):
+            self._conn.execute("INSERT INTO network_profiles (slot, connection_data) VALUES (?, ?) ON CONFLICT"
+                               " (slot) DO UPDATE SET connection_data=excluded.connection_data",
+                               (slot, json.dumps(connection_data, sort_keys=True)))
+
     async def set_network_profile(self, request: dict[str, Any]) -> dict[str, Any]:
         """B09.FR.01/02/04: Accepted and stored, Rejected when invalid or a downgrade, Failed when not stored."""
         slot = request.get("configurationSlot")

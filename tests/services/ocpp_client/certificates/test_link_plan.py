@@ -77,7 +77,7 @@ async def _connect_with_fallback(make_station: MakeStation, plan: LinkPlan, roun
         if await _connects(make_station, plan):
             plan.connected()
             return tried
-        await plan.failed()
+        plan.failed()
     return tried
 
 
