@@ -125,7 +125,7 @@ class OcppService(runtime.Service):
                            self.make_restarter())
         self.trigger = Trigger(self.gate, connectors, peers, self.boot, self.availability, self.transactions,
                                self.transactions.meter, sign_certificate=self.certificates.trigger)
-        self.certificates.register(self.gate.register, self.gate.send)
+        self.certificates.register(self.gate.register, self.gate.send, lambda: self.gate.accepted)
         self.remote = RemoteCommands(self.dm, self.gate, connectors, peers, self.transactions,
                                      self.transactions.auth, self.availability.evse_state)
         self.firmware = FirmwareManagement(bus, self.db, self.gate, self.queue, self.security, peers)

@@ -66,6 +66,7 @@ class Certificates:
         self.handlers = CertificateHandlers(self.store, report_event, now=now,
                                             max_entries=lambda: MAX_CERTIFICATE_ENTRIES)
         self._send: Send | None = None
+        self._ready: Callable[[], bool] = lambda: False
         self.renewal = CertificateRenewal(
             self.store, self._send_call, report_event, serial_number=serial_number,
             organization_name=lambda: dm.get(S, "OrganizationName") or "",
@@ -83,16 +84,18 @@ class Certificates:
         dm.set_reader(S, "CertificateEntries", lambda: str(self.store.count()))
         dm.set_write_check(C, "NetworkConfigurationPriority", self.profiles.check_priority)
 
-    def register(self, register: Register, send: Send) -> None:
-        """Answer the CSMS's certificate and network-profile CALLs; send SignCertificate through `send`."""
+    def register(self, register: Register, send: Send, ready: Callable[[], bool]) -> None:
+        """Answer the CSMS's certificate and network-profile CALLs; send SignCertificate through `send`; renew
+        ahead of expiry only while `ready()` (the CSMS accepted the station)."""
         self._send = send
+        self._ready = ready
         for action, handler in {**self.handlers.handlers(), **self.renewal.handlers(),
                                 "SetNetworkProfile": self.profiles.set_network_profile}.items():
             register(action, handler)
 
     async def run(self) -> None:
         """Renewal ahead of expiry (A03)."""
-        await self.renewal.run()
+        await self.renewal.run(lambda: self._ready())
 
     def trigger(self, requested_message: str) -> Callable[[], Awaitable[None]] | str:
         """TriggerMessage Sign*Certificate: the work to run once the response is out, or the status instead."""

@@ -31,6 +31,7 @@ INVALID_STATION_CERT_EVENT = "InvalidChargingStationCertificate"
 KEY_TYPES = ("EC", "RSA")
 RENEW_BEFORE = dt.timedelta(days=30)
 CHECK_INTERVAL_S = 3600.0
+NOT_READY_INTERVAL_S = 60.0
 
 Send = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 ReportEvent = Callable[[str, str], Awaitable[Any]]
@@ -90,10 +91,13 @@ class CertificateRenewal:
         return {"CertificateSigned": self.certificate_signed}
 
     def trigger(self, requested_message: str) -> str:
-        """TriggerMessage SignChargingStationCertificate (F06.FR.04/05): Accepted, the request runs in the
-        background; SignV2GCertificate / SignCombinedCertificate: Rejected (no ISO 15118 on this station)."""
+        """TriggerMessage SignChargingStationCertificate (F06.FR.04/05): Accepted, a new request runs in the
+        background (one still waiting is replaced); SignV2GCertificate / SignCombinedCertificate: Rejected (no
+        ISO 15118 on this station)."""
         if requested_message != "SignChargingStationCertificate":
             return "Rejected"
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
         self.start()
         return "Accepted"
 
@@ -173,9 +177,14 @@ class CertificateRenewal:
             return False
         return active.cert.not_valid_after_utc - self._now() <= RENEW_BEFORE
 
-    async def run(self, check_interval_s: float = CHECK_INTERVAL_S) -> None:
-        """Renew ahead of expiry (A03.FR.01), checking every `check_interval_s`."""
+    async def run(self, ready: Callable[[], bool] = lambda: True, check_interval_s: float = CHECK_INTERVAL_S,
+                  not_ready_interval_s: float = NOT_READY_INTERVAL_S) -> None:
+        """Renew ahead of expiry (A03.FR.01), checking every `check_interval_s` once `ready()` (the CSMS accepted
+        the station), every `not_ready_interval_s` before."""
         while True:
+            if not ready():
+                await self._sleep(not_ready_interval_s)
+                continue
             if self.renewal_due() and not self.running:
                 log.info("station certificate expires soon: renewing")
                 await self.start()
