@@ -127,7 +127,8 @@ async def test_bad_certificates_are_rejected_and_the_set_is_untouched(station, p
         with pytest.raises(CsmsCallError) as refused:
             await csms.call(sid, "InstallCertificate", {"certificateType": "CSMSRootCertificate",
                                                         "certificate": "A" * 1_000_000}, validate=False)
-        assert refused.value.code in ("FormationViolation", "PropertyConstraintViolation", "OccurrenceConstraintViolation")
+        assert refused.value.code in ("FormationViolation", "PropertyConstraintViolation",
+                                      "OccurrenceConstraintViolation")
         station_cert = x509.load_pem_x509_certificate(Path(pki.client.cert).read_bytes())
         issuer = x509.load_pem_x509_certificate(Path(pki.ca).read_bytes())
         reply = await csms.call(sid, "DeleteCertificate",
