@@ -1,7 +1,7 @@
 """A throw-away PKI for TLS tests (security profiles 2 and 3), made with `cryptography`.
 
 EC P-256 keys keep generation fast. `make_pki(directory)` writes PEM files and returns their paths:
-- ca: the CSMS root CA the station trusts
+- ca: the CSMS root CA the station trusts (ca_key: its key)
 - server: CSMS certificate for 127.0.0.1 / localhost, signed by ca
 - client: station certificate (CN = serial number), signed by ca
 - rogue_server: a server certificate from an unknown CA
@@ -36,6 +36,7 @@ class Pki:
     rogue_server: CertFiles
     expired_server: CertFiles
     wrong_host_server: CertFiles
+    ca_key: str = ""  # the CSMS root's key, for a test CSMS that signs the station's CSR
 
 
 def _name(common_name: str) -> x509.Name:
@@ -116,6 +117,7 @@ def make_pki(directory: Path) -> Pki:
     local = ("127.0.0.1", "localhost")
     return Pki(
         ca=_write_cert(directory / "ca.pem", ca[0]),
+        ca_key=_write_key(directory / "ca.key", ca[1]),
         server=_leaf(directory, "server", ca, "csms.test", hosts=local),
         client=_leaf(directory, "client", ca, "REON-SERIAL-0001", client=True),
         rogue_server=_leaf(directory, "rogue", rogue_ca, "csms.test", hosts=local),

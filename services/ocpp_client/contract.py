@@ -27,6 +27,13 @@ CSMS_STATE = {
     "link": "dict?",
 }
 
+INSTALLED_CERTIFICATE = {
+    "type": "str",  # CSMSRootCertificate, ManufacturerRootCertificate, …, ChargingStationCertificate
+    "state": "enum(active|pending)",  # pending: a renewed station certificate, used from the next connection
+    "subject": "str", "issuer": "str", "serial": "str",  # RFC 4514 names, serial in hex
+    "not_before": "str", "not_after": "str",  # ISO 8601, UTC
+}
+
 DEAD_LETTER = {
     "id": "int", "action": "str", "kind": "str", "payload": "dict", "attempts": "int",
     "queued_at": "float", "died_at": "float", "error": "str",
@@ -71,6 +78,9 @@ CONTRACT = Contract(
                 "release a `disconnect`: connect now, without back-off", idempotent=True),
         Command("dead_letters", {"limit": "int?"}, {"count": "int", "dead_letters": [DEAD_LETTER]},
                 "queued messages that exhausted MessageAttempts (newest first, at most limit, default 100)",
+                idempotent=True),
+        Command("certificates", {}, {"certificates": [INSTALLED_CERTIFICATE]},
+                "the certificates in the station's store (roots, the station certificate), install order",
                 idempotent=True),
         Command("set_boot_reason", {"reason": f"enum({'|'.join(BOOT_REASONS)})"}, {"reason": "str"},
                 "persist the BootNotification reason for the next start (call before causing a restart, e.g."

@@ -28,6 +28,8 @@ from bus import runtime
 from bus.client import BusClient
 from bus.envelope import Envelope
 from services.ocpp_client.availability.status import Availability
+from services.ocpp_client.certificates.block import Certificates
+from services.ocpp_client.certificates.variables import VARIABLES as CERTIFICATE_VARIABLES
 from services.ocpp_client.clock import StationClock
 from services.ocpp_client.config_check import config_key
 from services.ocpp_client.contract import CONTRACT
@@ -75,7 +77,8 @@ def open_device_model(config: StationConfig, firmware: str, clock: StationClock 
         firmware_version=firmware, security_profile=config.csms.security_profile,
         basic_auth_password=config.csms.password)}
     return DeviceModel(db or db_path(config.paths.data_dir), evses, seeds, clock=clock.now if clock else None,
-                       extra_variables=block_variables(evses, has_modem=config.modem.enabled))
+                       extra_variables=(*block_variables(evses, has_modem=config.modem.enabled),
+                                        *CERTIFICATE_VARIABLES))
 
 
 # Not in the spec's list of security events, which has no entry for a SIM swap; the type is free text (≤ 50)
@@ -105,8 +108,12 @@ class OcppService(runtime.Service):
         except DeviceModelKeyError as exc:
             self.db.close()
             raise ConfigError(config_key(exc.key), exc.problem) from None
+        self.certificates = Certificates(
+            self.db, data_dir, self.dm, self.clock.now, csms=config.csms,
+            manufacturer_root=config.firmware.manufacturer_root, station_id=config.station.id,
+            serial_number=config.station.serial_number, report_event=self._security_event)
         self.link = CsmsLink(config, self.dm, on_up=self._link_changed, on_down=self._link_changed,
-                             on_security_event=self._security_event)
+                             on_security_event=self._security_event, plan=self.certificates.plan)
         self.queue = OutboundQueue(
             self.db, self.link.rpc.call, on_change=self._state_changed, online=self.link.up.is_set,
             max_attempts=lambda: self.dm.get_int(C, "MessageAttempts", variable_instance="TransactionEvent"),
@@ -131,7 +138,8 @@ class OcppService(runtime.Service):
         self.reset = Reset(self.db, self.dm, self.gate, self.queue, self.security, connectors, self.transactions,
                            self.make_restarter())
         self.trigger = Trigger(self.gate, connectors, peers, self.boot, self.availability, self.transactions,
-                               self.transactions.meter)
+                               self.transactions.meter, sign_certificate=self.certificates.trigger)
+        self.certificates.register(self.gate.register, self.gate.send, lambda: self.gate.accepted)
         self.remote = RemoteCommands(self.dm, self.gate, connectors, peers, self.transactions,
                                      self.transactions.auth, self.availability.evse_state)
         self.firmware = FirmwareManagement(bus, self.db, self.gate, self.queue, self.security, peers)
@@ -165,7 +173,7 @@ class OcppService(runtime.Service):
     async def run(self) -> None:
         loops: dict[str, Callable[[], Awaitable[None]]] = {
             "boot": self.boot.run, "queue": self.queue.run, "status": self.availability.run,
-            "state": self._publish_loop,
+            "state": self._publish_loop, "certificates": self.certificates.run,
             **self.transactions.loops(), **self.monitoring.loops(),
         }
         async with asyncio.TaskGroup() as tasks:
@@ -297,6 +305,9 @@ class OcppService(runtime.Service):
     async def cmd_dead_letters(self, args: dict[str, Any]) -> dict[str, Any]:
         limit = args.get("limit") or 100
         return {"count": self.queue.dead_letter_count, "dead_letters": self.queue.dead_letters(limit)}
+
+    async def cmd_certificates(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"certificates": self.certificates.installed()}
 
     async def cmd_set_boot_reason(self, args: dict[str, Any]) -> dict[str, Any]:
         persist_next_reason(self.db, args["reason"])

@@ -71,3 +71,21 @@ async def test_csms_call_and_messages_through_the_control_socket(ocpp, csms, sta
 async def test_csms_commands_without_the_dev_csms_exit_1(station) -> None:
     result = await reonctl(station, "csms", "messages")
     assert result.exit_code == 1 and "development CSMS is not running" in result.output
+
+
+async def test_certs_lists_type_subject_issuer_and_expiry(ocpp, csms, station) -> None:
+    """`reonctl certs`: a root the CSMS installed, with its subject, issuer and expiry."""
+    from tests.services.ocpp_client.certificates.pki_tools import issue
+
+    root = issue("REON test manufacturer root")
+    reply = await csms.call(station.station.id, "InstallCertificate",
+                            {"certificateType": "ManufacturerRootCertificate", "certificate": root.pem})
+    assert reply["status"] == "Accepted"
+    result = await reonctl(station, "certs")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "1 certificate(s)" and lines[1] == "ManufacturerRootCertificate"
+    assert lines[2].endswith("CN=REON test manufacturer root") and lines[3].endswith("CN=REON test manufacturer root")
+    assert lines[4] == f"  expires {root.cert.not_valid_after_utc.isoformat()}"
+    doc = json.loads((await reonctl(station, "certs", "--json")).output)
+    assert doc[0]["type"] == "ManufacturerRootCertificate" and doc[0]["state"] == "active"

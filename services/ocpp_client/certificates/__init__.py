@@ -1,3 +1,2 @@
-"""Certificate management (functional blocks A02-A03 and M): SignCertificate, CertificateSigned,
-InstallCertificate, GetInstalledCertificateIds, DeleteCertificate. Room for the certificates issue.
-"""
+"""OCPP certificate management (M03, M04, M05), station certificate renewal (A02, A03), network connection
+profiles and security-profile upgrades (B09, B10, A05)."""

@@ -332,8 +332,9 @@ def check_topology(evses: Sequence[EvseTopology]) -> None:
                 )
 
 
-def build_catalog(evses: Sequence[EvseTopology]) -> list[VariableSpec]:
-    """Every variable REON declares for this topology, in report order."""
+def build_catalog(evses: Sequence[EvseTopology], blocks: Sequence[VariableSpec] = ()) -> list[VariableSpec]:
+    """Every variable REON declares for this topology, in report order; `blocks` (the variables a functional
+    block declares, e.g. certificates/variables.py) replace the entries of the same identity, the rest follow."""
     check_topology(evses)
     has_socket = any(c.connector_type.startswith("s") for evse in evses for c in evse.connectors)
     specs = [
@@ -349,4 +350,6 @@ def build_catalog(evses: Sequence[EvseTopology]) -> list[VariableSpec]:
         *_auth_ctrlrs(),
         *_data_link(),
     ]
-    return specs
+    by_ident = {spec.ident: spec for spec in blocks}
+    replaced = [by_ident.pop(spec.ident, spec) for spec in specs]
+    return [*replaced, *by_ident.values()]

@@ -87,7 +87,7 @@ class DeviceModel:
         extra_variables: Sequence[VariableSpec] = (),
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.catalog: tuple[VariableSpec, ...] = (*build_catalog(evses), *extra_variables)
+        self.catalog: tuple[VariableSpec, ...] = tuple(build_catalog(evses, extra_variables))
         self._by_ident: dict[tuple, VariableSpec] = {}
         for spec in self.catalog:
             if spec.ident in self._by_ident:
@@ -97,6 +97,7 @@ class DeviceModel:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._values: dict[tuple[tuple, str], str | None] = {}
         self._readers: dict[tuple, Callable[[], str | None]] = {}
+        self._write_checks: dict[tuple, Callable[[str], str | None]] = {}
         self._listeners: list[tuple[tuple, ChangeListener]] = []
         self._reboot_pending: dict[tuple, VariableSpec] = {}
         self._seeds_applied: dict[tuple[tuple, str], str | None] = {}
@@ -155,6 +156,12 @@ class DeviceModel:
         """Serve the Actual value of a live variable from `reader` (e.g. ClockCtrlr.DateTime)."""
         spec = self._require(component, variable, "Actual", where)
         self._readers[spec.ident] = reader
+
+    def set_write_check(self, component: str, variable: str, check: Callable[[str], str | None],
+                        **where: Unpack[Address]) -> None:
+        """Check every CSMS write of a variable: `check(value)` returns None, or why the write is Rejected."""
+        spec = self._require(component, variable, "Actual", where)
+        self._write_checks[spec.ident] = check
 
     def on_change(self, component: str, variable: str, callback: ChangeListener, **where: Unpack[Address]
                   ) -> Callable[[], None]:
@@ -243,6 +250,11 @@ class DeviceModel:
             normalised = normalise(spec, text)
         except InvalidValueError as error:
             return AttributeOutcome("Rejected", reason_code=error.reason_code, detail=error.message), None
+        check = self._write_checks.get(spec.ident)
+        problem = check(normalised) if check is not None else None
+        if problem is not None:
+            log.warning("device model: %s %r rejected: %s", _label(spec), normalised, problem)
+            return AttributeOutcome("Rejected", reason_code="InvalidValue", detail=problem), None
         status = "RebootRequired" if spec.reboot_required else "Accepted"
         return AttributeOutcome(status), normalised
 

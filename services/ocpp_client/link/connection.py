@@ -71,7 +71,9 @@ Callback = Callable[..., Any]
 class Connection:
     """Keeps the WebSocket to the CSMS up (or down, when told) and moves text frames.
 
-    Callbacks: on_connected(LinkUp), on_disconnected(reason: str), on_connect_failed(reason: str),
+    `settings_source()`, when given, supplies the settings of every attempt (network profiles, B10); the
+    password the link holds (A01) is kept over it. Callbacks: on_connected(LinkUp), on_disconnected(reason: str),
+    on_connect_failed(reason: str),
     on_security_event(event_type: str, tech_info: str) for FailedToAuthenticateAtCsms,
     InvalidCsmsCertificate and InvalidTLSVersion, on_password_result(new_accepted: bool).
     """
@@ -88,10 +90,12 @@ class Connection:
         on_connect_failed: Callback | None = None,
         on_security_event: Callback | None = None,
         on_password_result: Callback | None = None,
+        settings_source: Callable[[], ConnectionSettings] | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
         settings.check()
         self._settings = settings
+        self._settings_source = settings_source
         self._on_message = on_message
         self.back_off = back_off or RetryBackOff()
         self._ping_interval_s = _check_ping_interval(ping_interval_s)
@@ -243,7 +247,21 @@ class Connection:
             async with asyncio.timeout(delay_s):
                 await self._wake.wait()
 
+    def _refresh_settings(self) -> None:
+        """The settings of this attempt from `settings_source` (ValueError: none usable)."""
+        if self._settings_source is None:
+            return
+        fresh = self._settings_source()
+        if fresh.security_profile < 3 and self._settings.basic_auth_password:
+            fresh = replace(fresh, basic_auth_password=self._settings.basic_auth_password)
+        fresh.check()
+        self._settings = fresh
+
     async def _open(self) -> ClientConnection:
+        try:
+            self._refresh_settings()
+        except ValueError as exc:
+            raise _AttemptFailed(f"no usable connection settings: {exc}") from None
         settings = self._settings
         tls = None
         if settings.security_profile >= 2:

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from services.ocpp_client.device_model.model import DeviceModel, VariableChange
 from services.ocpp_client.link.connection import Connection, ConnectionSettings, LinkUp, RetryBackOff
@@ -40,14 +40,39 @@ def connection_settings(config: StationConfig, dm: DeviceModel) -> ConnectionSet
     )
 
 
+class ConnectionPlan(Protocol):
+    """Where each connection attempt goes (network profiles, certificates/link_plan.py) and its outcome."""
+
+    def settings(self) -> ConnectionSettings: ...
+    def connected(self, link: LinkUp) -> None: ...
+    def failed(self, reason: str) -> None: ...
+    def disconnected(self, reason: str) -> None: ...
+
+
+def first_settings(config: StationConfig, dm: DeviceModel, plan: ConnectionPlan | None) -> ConnectionSettings:
+    """The plan's settings when it has usable ones, else those of the config (the attempt asks the plan again)."""
+    if plan is not None:
+        try:
+            settings = plan.settings()
+            settings.check()
+            return settings
+        except ValueError as exc:
+            log.error("network profiles give no usable settings yet (%s): starting from [csms]", exc)
+        return replace(connection_settings(config, dm), security_profile=config.csms.security_profile)
+    return connection_settings(config, dm)
+
+
 class CsmsLink:
-    """One Connection and its Rpc; `up` is set while the WebSocket is open."""
+    """One Connection and its Rpc; `up` is set while the WebSocket is open. With a `plan`, each attempt takes
+    its settings from it (SecurityProfile then follows the plan instead of driving the link)."""
 
     def __init__(self, config: StationConfig, dm: DeviceModel, *,
                  on_up: Callable[[LinkUp], Any], on_down: Callable[[str], Any],
                  on_security_event: Callable[[str, str], Awaitable[Any]],
+                 plan: ConnectionPlan | None = None,
                  rng: Callable[[], float] = random.random) -> None:
         self.dm = dm
+        self._plan = plan
         self._on_up = on_up
         self._on_down = on_down
         self.up = asyncio.Event()
@@ -60,10 +85,12 @@ class CsmsLink:
         self.rpc = Rpc(self._send_text, message_timeout_s=self._message_timeout_s())
         self.rpc.secret_variables |= dm.write_only_variable_names()
         self.connection = Connection(
-            connection_settings(config, dm), self._on_message, back_off=self._back_off(),
+            first_settings(config, dm, plan), self._on_message, back_off=self._back_off(),
             ping_interval_s=dm.get_int(C, "WebSocketPingInterval"), on_connected=self._connected,
             on_disconnected=self._disconnected, on_security_event=on_security_event,
-            on_password_result=self._password_result, rng=rng)
+            on_password_result=self._password_result, rng=rng,
+            on_connect_failed=plan.failed if plan is not None else None,
+            settings_source=plan.settings if plan is not None else None)
         for variable in ("RetryBackOffWaitMinimum", "RetryBackOffRandomRange", "RetryBackOffRepeatTimes"):
             dm.on_change(C, variable, lambda _c: self._apply_back_off())
         dm.on_change(C, "WebSocketPingInterval", self._ping_interval_changed)
@@ -111,11 +138,15 @@ class CsmsLink:
         await self.rpc.receive(data)
 
     def _connected(self, link: LinkUp) -> Any:
+        if self._plan is not None:
+            self._plan.connected(link)
         self.up.set()
         return self._on_up(link)
 
     def _disconnected(self, reason: str) -> Any:
         self.up.clear()
+        if self._plan is not None:
+            self._plan.disconnected(reason)
         self.down_since = time.monotonic()
         self.rpc.connection_lost()
         return self._on_down(reason)
@@ -158,6 +189,8 @@ class CsmsLink:
         log.info("new BasicAuthPassword from the CSMS: reconnecting with it once the response is sent")
 
     def _profile_changed(self, change: VariableChange) -> None:
+        if self._plan is not None:
+            return  # the plan sets SecurityProfile from the profile it connected with
         profile = int(change.new_value or 0)
         settings = replace(self.connection.settings, security_profile=profile)
         task = asyncio.ensure_future(self._apply(settings))

@@ -5,6 +5,8 @@
 - MeterValues / TransactionEvent: through the transaction module's hooks (NotImplemented while it is absent).
 - FirmwareStatusNotification / LogStatusNotification: the firmware service's `status` command
   ({"firmware": {"status", "request_id"?}, "log": {"status", "request_id"?}}); no firmware service → Idle.
+- SignChargingStationCertificate: the certificates block renews the station certificate once the response is
+  out (A02, F06.FR.04/05); SignV2GCertificate / SignCombinedCertificate: NotImplemented (no ISO 15118).
 - Anything else: NotImplemented (F06.FR.08). An unknown EVSE/connector: Rejected.
 """
 
@@ -29,7 +31,8 @@ FIRMWARE_DEADLINE_S = 3.0
 
 class Trigger:
     def __init__(self, gate: CallGate, connectors: Connectors, peers: Peers, boot: Boot, availability: Availability,
-                 transactions: TransactionActivity, meter_values: MeterTrigger) -> None:
+                 transactions: TransactionActivity, meter_values: MeterTrigger, *,
+                 sign_certificate: Callable[[str], TriggerWork | str] | None = None) -> None:
         self.gate = gate
         self.connectors = connectors
         self.peers = peers
@@ -37,6 +40,7 @@ class Trigger:
         self.meter_values = meter_values
         self.boot = boot
         self.availability = availability
+        self.sign_certificate = sign_certificate
         gate.register("TriggerMessage", self.trigger_message)
 
     async def trigger_message(self, request: dict[str, Any]) -> Reply:
@@ -64,6 +68,8 @@ class Trigger:
             return self._status_work(evse_id, connector_id)
         if requested in ("FirmwareStatusNotification", "LogStatusNotification"):
             return lambda: self._firmware_status(requested)
+        if requested == "SignChargingStationCertificate" and self.sign_certificate is not None:
+            return self.sign_certificate(requested)
         hook: Callable[[int | None], TriggerWork | None] | None = {
             "MeterValues": self.meter_values.trigger_meter_values,
             "TransactionEvent": self.transactions.trigger_transaction_event,

@@ -1,0 +1,97 @@
+"""The simulated manufacturer: its root certificate, its firmware signing certificate, and signed images.
+
+`ManufacturerPki.ensure(directory)` makes them once (EC P-256; `root.pem`, `signing.pem`, `signing.key` 0600)
+and loads them afterwards, so the station's `[firmware] manufacturer_root` can point at `root.pem` across
+restarts. `sign_image(path)` gives the UpdateFirmware fields: signingCertificate (PEM) and signature (base64
+DER ECDSA over the image's SHA-256, L01.FR.03/04), as a manufacturer's build server would.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.x509.oid import NameOID
+
+ROOT_FILE, SIGNING_FILE, SIGNING_KEY_FILE = "root.pem", "signing.pem", "signing.key"
+ROOT_DAYS, SIGNING_DAYS = 3650, 1825
+CHUNK_BYTES = 1 << 20
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "REWATT (simulated)"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+
+
+@dataclass(frozen=True)
+class ManufacturerPki:
+    root: x509.Certificate
+    signing: x509.Certificate
+    signing_key: ec.EllipticCurvePrivateKey
+    root_file: Path
+
+    @classmethod
+    def ensure(cls, directory: Path) -> ManufacturerPki:
+        """Load the manufacturer's PKI from `directory`, making it first when it is not there."""
+        directory.mkdir(parents=True, exist_ok=True)
+        files = [directory / name for name in (ROOT_FILE, SIGNING_FILE, SIGNING_KEY_FILE)]
+        if not all(path.exists() for path in files):
+            cls._make(directory)
+        key = serialization.load_pem_private_key(files[2].read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return cls(x509.load_pem_x509_certificate(files[0].read_bytes()),
+                   x509.load_pem_x509_certificate(files[1].read_bytes()), key, files[0])
+
+    @staticmethod
+    def _make(directory: Path) -> None:
+        now = dt.datetime.now(dt.UTC)
+        root_key, signing_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+        root = (x509.CertificateBuilder().subject_name(_name("REWATT simulated manufacturer root"))
+                .issuer_name(_name("REWATT simulated manufacturer root")).public_key(root_key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=ROOT_DAYS))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .sign(root_key, hashes.SHA256()))
+        signing = (x509.CertificateBuilder().subject_name(_name("REWATT simulated firmware signing"))
+                   .issuer_name(root.subject).public_key(signing_key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                   .not_valid_after(now + dt.timedelta(days=SIGNING_DAYS))
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                                key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                                key_cert_sign=False, crl_sign=False, encipher_only=False,
+                                                decipher_only=False), critical=True)
+                   .sign(root_key, hashes.SHA256()))
+        pem = serialization.Encoding.PEM
+        _write(directory / SIGNING_KEY_FILE, signing_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
+        _write(directory / SIGNING_FILE, signing.public_bytes(pem), 0o644)
+        _write(directory / ROOT_FILE, root.public_bytes(pem), 0o644)  # last: its presence means "complete"
+
+    def sign_image(self, image: Path) -> dict[str, str]:
+        """signingCertificate and signature of UpdateFirmware's `firmware` for this image."""
+        digest = hashlib.sha256()
+        with open(image, "rb") as f:
+            while chunk := f.read(CHUNK_BYTES):
+                digest.update(chunk)
+        signature = self.signing_key.sign(digest.digest(), ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        return {"signingCertificate": self.signing.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+                "signature": base64.b64encode(signature).decode("ascii")}
