@@ -1,5 +1,9 @@
-"""Rigs shared by the service tests: a log line to await, and the broker + simulator + probe stack.
+"""Rigs shared by the service tests: the broker + simulator + probe stack, and a log line to await.
 
+- `station_bus(config)`: the station's broker (in a thread) and a probe client on its run dir; on exit the
+  probe is closed, the broker stopped and the run dir removed. A rig enters it on the `rig_stack` fixture
+  (tests/conftest.py, an AsyncExitStack closed after the test) and pushes its simulators' stop after it, so
+  everything is torn down in reverse order whatever the test did.
 - `LogWatch(logger, text)`: an async context manager whose `seen` event is set when `logger` logs a line at
   ERROR or above containing `text` (a test awaits the line instead of sleeping).
 """
@@ -7,7 +11,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bus.harness import BrokerThread, Probe, remove_run_dir
+from station.config import StationConfig
+
+
+@contextlib.asynccontextmanager
+async def station_bus(config: StationConfig, **broker_options: Any) -> AsyncIterator[Probe]:
+    """The station's broker and a started probe; `broker_options` go to BrokerThread (heartbeat 0.2 s unless
+    given)."""
+    run_dir = config.paths.run_dir
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(remove_run_dir, run_dir)
+        stack.callback(BrokerThread(run_dir, **{"heartbeat_s": 0.2, **broker_options}).start().stop)
+        probe = Probe(run_dir)
+        await probe.start()
+        stack.push_async_callback(probe.close)
+        yield probe
 
 
 class LogWatch(logging.Handler):
