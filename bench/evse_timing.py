@@ -109,7 +109,10 @@ async def cycles(config_path: Path, n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cycles", type=int, default=250, help="plug/charge/unplug cycles (default 250)")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: checks the bench runs, in seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.cycles = 3
     with tempfile.TemporaryDirectory(prefix="reon-bench-") as tmp:
         config_path = write_station(Path(tmp), sim=True, evses=1)
         try:

@@ -26,6 +26,7 @@ from bus.contract import Contract, load_contract
 from bus.envelope import BadMessage, Envelope, Stamper, decode, encode
 from bus.frames import recv_frames, send_frames
 from bus.rpc import RpcClient
+from station import health
 
 log = logging.getLogger("bus.client")
 
@@ -153,7 +154,7 @@ class BusClient:
         return await self.publish("evt", name, body)
 
     async def heartbeat(self) -> None:
-        await self.publish("hb", "", {"pid": os.getpid(), "started": self.started})
+        await self.publish("hb", "", {"pid": os.getpid(), "started": self.started, "problems": health.problems()})
 
     async def republish_all(self) -> None:
         """Send every state this process has published again (periodic refresh, broker restart)."""

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -20,12 +21,16 @@ from typing import Any, ClassVar
 from bus.client import BusClient, Callback, Subscription
 from bus.contract import Contract, ContractViolation
 from bus.rpc import Handler, RpcServer
+from station import health
 from station.config import ConfigError, StationConfig, load_config
 from station.logs import setup_logging
+from station.storage import StorageError
 
 HEARTBEAT_S = 1.0
 REPUBLISH_S = 30.0
 STOP_BUDGET_S = 1.5
+DISK_CHECK_S = 10.0
+DEGRADED_RETRY_S = 30.0
 
 
 class Service:
@@ -78,7 +83,16 @@ async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: flo
     """Run one service in this event loop (used by `main` and by tests)."""
     bus = BusClient(config.paths.run_dir, cls.contract.service, contract=cls.contract)
     await bus.start()
-    service = cls(config, bus)
+    health.check_disk(config.paths.data_dir)
+
+    async def check_disk() -> None:
+        health.check_disk(config.paths.data_dir)
+
+    try:
+        service = cls(config, bus)
+    except BaseException:
+        await bus.close()
+        raise
     rpc = RpcServer(config.paths.run_dir, bus.stamper, cls.contract, service.handlers(), bus.ctx,
                     strict=bus.strict)
     tasks: list[asyncio.Task[Any]] = []
@@ -88,6 +102,7 @@ async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: flo
         tasks = [
             asyncio.create_task(_every(heartbeat_s, bus.heartbeat), name="heartbeat"),
             asyncio.create_task(_every(republish_s, bus.republish_all), name="republish"),
+            asyncio.create_task(_every(DISK_CHECK_S, check_disk), name="disk"),
             asyncio.create_task(service.run(), name=f"{cls.contract.service}-run"),
         ]
         tasks[-1].add_done_callback(lambda task: _on_run_done(service, task))
@@ -128,6 +143,7 @@ def main(cls: type[Service], argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="station config (default: $REON_CONFIG or deploy/)")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # every file a service makes is its own (databases, keys, logs): 0600 / 0700
     setup_logging(name, args.log_format)
     try:
         config = load_config(args.config)
@@ -139,7 +155,33 @@ def main(cls: type[Service], argv: list[str] | None = None) -> int:
     except ContractViolation as exc:
         logging.getLogger(name).error("refusing to start: %s", exc)
         return 3
+    except StorageError as exc:
+        logging.getLogger(name).error("cannot start: %s; retrying in %g s", exc, DEGRADED_RETRY_S)
+        asyncio.run(_degraded(cls, config, str(exc)))
+        return 1
     return 1 if failed else 0
+
+
+async def _degraded(cls: type[Service], config: StationConfig, problem: str,
+                    retry_s: float = DEGRADED_RETRY_S) -> None:
+    """A service whose storage cannot be opened stays on the bus for a while, beating its heartbeat with the
+    problem (so `reonctl status` says what is wrong), then exits for supervisord to try again: no tight
+    restart loop, no traceback."""
+    health.report("storage", problem, logged=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    bus = BusClient(config.paths.run_dir, cls.contract.service, contract=cls.contract)
+    await bus.start()
+    beating = asyncio.create_task(_every(HEARTBEAT_S, bus.heartbeat))
+    try:
+        await bus.heartbeat()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), retry_s)
+    finally:
+        beating.cancel()
+        await bus.close()
 
 
 async def _serve_until_signal(cls: type[Service], config: StationConfig) -> bool:

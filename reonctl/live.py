@@ -1,4 +1,4 @@
-"""Reading the running station: the broker's cached state (one `snapshot` call) and supervisord."""
+"""Reading the running station: the broker's cached state (`snapshot`, page by page) and supervisord."""
 
 from __future__ import annotations
 
@@ -12,12 +12,23 @@ from bus.client import BusClient
 from bus.rpc import RpcError, RpcTimeout
 from station.config import StationConfig
 
+MAX_PAGES = 1000
+
 
 async def _snapshot(config: StationConfig, prefix: str, deadline_s: float) -> dict[str, Any]:
+    """The broker answers in pages (each under a bus frame); read them all, each within the deadline."""
     client = BusClient(config.paths.run_dir, "reonctl", strict=False)
+    state: dict[str, Any] = {}
+    after: str | None = ""
     try:
-        return (await client.rpc.call("bus", "snapshot", {"prefix": prefix}, deadline_s=deadline_s,
-                                      idempotent=True))["state"]
+        for _ in range(MAX_PAGES):
+            page = await client.rpc.call("bus", "snapshot", {"prefix": prefix, "after": after},
+                                         deadline_s=deadline_s, idempotent=True)
+            state.update(page["state"])
+            after = page.get("next")
+            if not after:
+                break
+        return state
     finally:
         client.rpc.close()
 

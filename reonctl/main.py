@@ -36,7 +36,7 @@ def _optional_groups() -> None:
     import importlib
 
     for module, name in (("reonctl.sim", "sim"), ("reonctl.csms", "csms"), ("reonctl.ocpp", "ocpp"),
-                         ("reonctl.firmware", "firmware")):
+                         ("reonctl.firmware", "firmware"), ("reonctl.top", "top")):
         try:
             cli.add_command(getattr(importlib.import_module(module), name))
         except ModuleNotFoundError:

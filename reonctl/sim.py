@@ -116,6 +116,24 @@ def swipe(config: StationConfig, evse: int, token: str) -> None:
 
 @sim.command()
 @click.argument("evse", type=int)
+@click.argument("id_token")
+@click.option("--type", "token_type", default="KeyCode", show_default=True,
+              type=click.Choice(("Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress",
+                                 "NoAuthorization")),
+              help="OCPP IdTokenEnumType of the token")
+@click.pass_obj
+def token(config: StationConfig, evse: int, id_token: str, token_type: str) -> None:
+    """Enter a token that does not come from a card (e.g. a keypad code) at EVSE, where such tokens enter REON.
+
+    It goes to reon-evse-io's `present_token`, which publishes it exactly as a card; `swipe` takes card UIDs only.
+    """
+    result = live.call_or_exit(config, "evse_io", "present_token",
+                                  {"evse": evse, "id_token": {"idToken": id_token, "type": token_type}})
+    click.echo(f"EVSE {result['evse']}: token {result['id_token']['idToken']} ({token_type}) presented")
+
+
+@sim.command()
+@click.argument("evse", type=int)
 @click.argument("kind")
 @click.pass_obj
 def fault(config: StationConfig, evse: int, kind: str) -> None:

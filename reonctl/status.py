@@ -42,6 +42,7 @@ def collect(config: StationConfig) -> dict[str, Any]:
             "alive": alive,
             "last_heartbeat_s": round(now - last, 2) if isinstance(last, (int, float)) else None,
             "restarts": beat.get("restarts", 0),
+            "problems": list(beat.get("problems") or []),
         }
     return {
         "station": {"id": config.station.id, "serial_number": config.station.serial_number,
@@ -112,7 +113,8 @@ def _firmware(config: StationConfig, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def healthy(doc: dict[str, Any]) -> bool:
-    return bool(doc["services"]) and all(s["state"] == "RUNNING" and s["alive"] for s in doc["services"].values())
+    return bool(doc["services"]) and all(s["state"] == "RUNNING" and s["alive"] and not s.get("problems")
+                                         for s in doc["services"].values())
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -126,6 +128,9 @@ def render(doc: dict[str, Any]) -> str:
         beat = f"{s['last_heartbeat_s']:.1f}s" if s["last_heartbeat_s"] is not None else "-"
         lines.append(f"{name:<10} {s['state']:<12} {s['pid'] or '-':>7} {uptime:>9} "
                      f"{'yes' if s['alive'] else 'NO':<6} {beat:>6} {s['restarts']:>8}")
+    problems = dict.fromkeys(p for s in doc["services"].values() for p in s.get("problems", []))
+    if problems:
+        lines += ["", "PROBLEMS"] + [f"  {p}" for p in problems]
     c = doc["csms"]
     lines += ["", f"CSMS {c['url']}  connected {_v(c['connected'])}  registration {_v(c['registration'])}"
                   f"  queue {_v(c['queue_depth'])}  dead letters {_v(c['dead_letters'])}"]

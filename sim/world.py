@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -34,6 +35,8 @@ METER_MODELS = {"SDM630": "sdm630", "SDM72D": "sdm72dm", "SDM120": "sdm120", "AB
 NOMINAL_VOLTAGE_V = 230.0
 MAX_EV_CURRENT_A = 80.0
 MAX_TOKEN_CHARS = 64
+CARD_UID_BYTES = (4, 7, 10)  # ISO/IEC 14443-3 single, double and triple size UIDs
+_UID_HEX = re.compile(r"[0-9A-Fa-f]+")
 # modem action -> 27.007 registration <stat>
 REGISTRATION_STATS = {"register": 1, "roaming": 5, "searching": 2, "denied": 3, "unregister": 0}
 
@@ -104,9 +107,16 @@ class EvseWorld:
     # ---- card, faults, meter ----
 
     def swipe(self, token: str) -> bool:
-        """Write the card UID as one line on the reader; False when nothing could be written."""
-        if not (0 < len(token) <= MAX_TOKEN_CHARS and token.isascii() and token.isprintable()):
-            raise WorldError("bad_args", f"token must be 1..{MAX_TOKEN_CHARS} printable ASCII characters")
+        """Write the card UID as one line on the reader; False when nothing could be written.
+
+        Only what a real ISO/IEC 14443 reader could print is accepted: a 4, 7 or 10 byte UID in hex. Tokens
+        of other types (KeyCode, Central, eMAID, …) do not come from a card reader: `reonctl sim token`.
+        """
+        uid = token.replace(":", "").replace(" ", "")
+        if not (_UID_HEX.fullmatch(uid) and len(uid) // 2 in CARD_UID_BYTES and len(uid) % 2 == 0):
+            raise WorldError("bad_args", f"{token[:MAX_TOKEN_CHARS]!r} is not a card UID: a card reader prints"
+                             " 4, 7 or 10 bytes in hex, e.g. 04A1B2C3; for other token types use"
+                             " `reonctl sim token EVSE ID --type TYPE`")
         return self.rfid.swipe(token)
 
     def fault(self, kind: str) -> None:

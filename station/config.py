@@ -106,6 +106,15 @@ class Sim:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """reon-metrics: the Prometheus endpoint; on by default in simulation."""
+
+    enabled: bool
+    port: int
+    bind: str
+
+
+@dataclass(frozen=True)
 class StationConfig:
     path: Path
     station: Identity
@@ -116,6 +125,7 @@ class StationConfig:
     firmware: Firmware
     sim: Sim
     device_model: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=lambda: Metrics(False, 9870, "127.0.0.1"))
 
     def evse(self, evse_id: int) -> Evse:
         return next(e for e in self.evses if e.id == evse_id)
@@ -144,12 +154,16 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read the config file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        line = text_line_of(path.read_bytes(), exc.start)
+        raise ConfigError(str(path), f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} on line {line})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML ({exc})") from None
     root = Table(data, "")
     base = path.resolve().parent
+    sim = _sim(root.table("sim"))
     config = StationConfig(
         path=path.resolve(),
         station=_identity(root.table("station", optional=False)),
@@ -158,11 +172,17 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         evses=_evses(root, base),
         modem=_modem(root.table("modem")),
         firmware=_firmware(root.table("firmware"), base),
-        sim=_sim(root.table("sim")),
+        sim=sim,
         device_model=_device_model(root.table("device_model")),
+        metrics=_metrics(root.table("metrics"), sim.enabled),
     )
     root.done()
     return config
+
+
+def text_line_of(data: bytes, offset: int) -> int:
+    """1-based line number of a byte offset."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 def _identity(t: Table) -> Identity:
@@ -271,6 +291,13 @@ def _sim(t: Table) -> Sim:
     sim = Sim(enabled=t.bool("enabled", False), csms_port=t.int("csms_port", 9000, lo=0, hi=65535))
     t.done()
     return sim
+
+
+def _metrics(t: Table, sim: bool) -> Metrics:
+    metrics = Metrics(enabled=t.bool("enabled", sim), port=t.int("port", 9870, lo=0, hi=65535),
+                      bind=t.str("bind", "127.0.0.1"))
+    t.done()
+    return metrics
 
 
 def _device_model(t: Table) -> dict[str, Any]:

@@ -26,6 +26,7 @@ PROGRAMS = (
     Program("modem", "services.modem.service", 100),
     Program("ocpp", "services.ocpp_client.service", 110),
     Program("firmware", "services.firmware.service", 110),
+    Program("metrics", "services.metrics.service", 120),  # only with [metrics] enabled
 )
 
 
@@ -38,4 +39,5 @@ def installed(module: str) -> bool:
 
 def configured_programs(config: StationConfig) -> list[Program]:
     """The programs this station runs: those installed, simulators only in sim mode."""
-    return [p for p in PROGRAMS if installed(p.module) and (config.sim.enabled or not p.sim_only)]
+    return [p for p in PROGRAMS if installed(p.module) and (config.sim.enabled or not p.sim_only)
+            and (p.name != "metrics" or config.metrics.enabled)]

@@ -12,17 +12,18 @@ import itertools
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+from station.storage import open_database
 
 _savepoints = itertools.count(1)
 
 
-def open_db(path: str) -> sqlite3.Connection:
-    """A program's SQLite database in autocommit mode (units of work via `atomic`): WAL, full sync."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
+def open_db(path: str | Path) -> sqlite3.Connection:
+    """A program's SQLite database in autocommit mode (units of work via `atomic`): WAL, full sync, mode 0600
+    in a 0700 directory; a corrupt file is set aside and recovered, an unopenable one raises StorageError
+    (station/storage.py)."""
+    return open_database(path)
 
 
 @contextmanager

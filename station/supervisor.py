@@ -15,6 +15,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from station.config import StationConfig
 from station.programs import configured_programs
+from station.storage import private_dir
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
@@ -38,8 +39,7 @@ def render(config: StationConfig, *, foreground: bool = False) -> str:
 
 def write_conf(config: StationConfig, *, foreground: bool = False) -> Path:
     for directory in (config.paths.run_dir, config.paths.log_dir, config.paths.data_dir):
-        directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(config.paths.run_dir, 0o700)
+        private_dir(directory)  # 0700: queued messages, credentials and keys are for REON's user only
     path = conf_path(config)
     path.write_text(render(config, foreground=foreground))
     return path

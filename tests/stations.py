@@ -49,5 +49,6 @@ poll_s = 5
 enabled = {"true" if sim else "false"}
 csms_port = {port}
 {extra}
+{"" if "[metrics]" in extra else f"[metrics]{chr(10)}port = {free_port()}"}
 """)
     return path

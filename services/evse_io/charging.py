@@ -132,6 +132,11 @@ class ChargingControl:
             self._resync = True
             self._link_was_up = True
         elif not up:
+            if self._relays_reported:
+                # Power off is commanded and the relays can no longer be confirmed closed: the session's
+                # power_off fact says so, so that no reader (the CSMS included) goes on seeing Charging.
+                self._sessions.relays_changed(False, self._offered_a)
+                self._relays_reported = False
             self._cp, self._relays_closed = None, None
         self._link_up = bool(up)
         return self._reconcile(now)

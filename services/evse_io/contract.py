@@ -43,6 +43,9 @@ EVSE_STATE = {
     "session": "dict?",
 }
 ID_TOKEN = {"idToken": "str", "type": "str"}
+#: OCPP 2.0.1 IdTokenEnumType, and IdTokenType.idToken's length (CiString36).
+ID_TOKEN_TYPES = ("Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization")
+ID_TOKEN_MAX_CHARS = 36
 
 
 
@@ -131,6 +134,10 @@ CONTRACT = Contract(
         _evse_command("unlock", {},
                       "unlock the connector; stays unlocked and unpowered until unplug or a new authorization;"
                       " rejected while the relays are closed or not known to be open", idempotent=True),
+        Command("present_token", {"evse": "int", "id_token": ID_TOKEN}, {"evse": "int", "id_token": ID_TOKEN},
+                "a token entered at the EVSE by a means other than its card reader (an HMI keypad, a"
+                " plug-and-charge or app front-end, `reonctl sim token`): published as the `token` event"
+                " exactly as a card; type one of OCPP's IdTokenEnumType, idToken 1..36 characters"),
         _evse_command("reset_rcd", {},
                       "clear a latched RCD fault; rejected while the MCU still reports it", idempotent=True),
         _evse_command("reserve", {"reserved": "bool"},

@@ -30,7 +30,14 @@ from bus.contract import ContractViolation, validate
 from bus.durable import DurableProducer
 from bus.rpc import RpcError
 from services.evse_io.charging_types import CommandRejected, Outputs, SessionEvent
-from services.evse_io.contract import CONTRACT, ID_TOKEN, SESSION_CONSUMERS, SESSION_STREAM
+from services.evse_io.contract import (
+    CONTRACT,
+    ID_TOKEN,
+    ID_TOKEN_MAX_CHARS,
+    ID_TOKEN_TYPES,
+    SESSION_CONSUMERS,
+    SESSION_STREAM,
+)
 from services.evse_io.evse_channel import EvseChannel
 from services.evse_io.rfid import RfidReader
 from services.evse_io.store import EvseIoStore, open_store_db
@@ -130,6 +137,21 @@ class EvseIoService(runtime.Service):
         channel = self._channel(args)
         return await self._command(channel, lambda now: channel.control.stop(args["reason"], now))
 
+    async def cmd_present_token(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        id_token = args["id_token"]
+        try:
+            validate(ID_TOKEN, id_token, "args.id_token")
+        except ContractViolation as exc:
+            raise RpcError("bad_args", str(exc)) from None
+        if id_token["type"] not in ID_TOKEN_TYPES:
+            raise RpcError("bad_args", f"type {id_token['type']!r} is not one of {', '.join(ID_TOKEN_TYPES)}")
+        if not 0 < len(id_token["idToken"]) <= ID_TOKEN_MAX_CHARS or not id_token["idToken"].isprintable():
+            raise RpcError("bad_args", f"idToken must be 1..{ID_TOKEN_MAX_CHARS} printable characters")
+        token = {"idToken": id_token["idToken"], "type": id_token["type"]}
+        await self._on_token(channel.evse_id, token)
+        return {"evse": channel.evse_id, "id_token": token}
+
     async def cmd_set_current_limit(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
         return await self._run(channel, lambda: channel.set_current_limit(args.get("amps")))
@@ -190,7 +212,7 @@ class EvseIoService(runtime.Service):
         self._wake.set()
 
     async def _on_token(self, evse_id: int, id_token: dict[str, str]) -> None:
-        self.log.info("EVSE %d: card %s presented", evse_id, id_token["idToken"])
+        self.log.info("EVSE %d: token %s (%s) presented", evse_id, id_token["idToken"], id_token["type"])
         await self.publish_event("token", {"evse": evse_id, "id_token": id_token})
 
     async def _flush(self) -> None:

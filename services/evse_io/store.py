@@ -15,7 +15,6 @@ DB_NAME = "evse_io.db"
 
 def open_store_db(data_dir: Path) -> sqlite3.Connection:
     """Open (creating the directory and file if needed) evse_io's database: WAL, synchronous=FULL."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     return open_db(str(data_dir / DB_NAME))
 
 

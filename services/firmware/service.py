@@ -67,7 +67,6 @@ class FirmwareService(runtime.Service):
     def __init__(self, config: StationConfig, bus: BusClient) -> None:
         super().__init__(config, bus)
         data_dir = config.paths.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
         self.conn = open_db(str(data_dir / "firmware.db"))
         self.store = Store(self.conn)
         self.stream = DurableProducer(bus, self.conn, {STREAM: STREAM_CONSUMERS})

@@ -11,7 +11,6 @@ class ModemStore:
     """`<data_dir>/modem.db`: one row, the last ICCID and when it was first seen."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = open_db(str(path))
         self.conn.execute("CREATE TABLE IF NOT EXISTS sim (id INTEGER PRIMARY KEY CHECK (id = 1),"
                           " iccid TEXT NOT NULL, seen_at REAL NOT NULL)")

@@ -21,6 +21,10 @@ CSMS_STATE = {
     "dead_letters": "int",  # messages that exhausted their attempts (command dead_letters lists them)
     "security_profile": "int",
     "last_message_at": "float?",  # UTC seconds of the last frame received from the CSMS
+    # since the service started: calls_sent {action: n}, call_errors {action: n} (CALLERRORs received),
+    # rtt_s {bounds, cumulative_counts, sum, count} (round trips of answered CALLs, link/call_stats.py),
+    # reconnects (links up after the first), failed_attempts (connection attempts that failed)
+    "link": "dict?",
 }
 
 DEAD_LETTER = {
@@ -54,9 +58,10 @@ CONTRACT = Contract(
         Topic("csms", CSMS_STATE,
               "the CSMS link: connected, registration (BootNotification status), outbound queue depth and dead"
               " letters; published at start, on every change and every 30 s"),
-        Topic("transactions", {"active": "int"},
+        Topic("transactions", {"active": "int", "started": "int?", "ended": "dict?", "authorizations": "dict?"},
               "ongoing transactions on the whole station; the firmware service installs only at 0; at start and"
-              " on every change"),
+              " on every change. Since the service started (transactions/counts.py): started, ended {stoppedReason: n},"
+              " authorizations {idTokenInfo status: n}"),
         *TRANSACTION_STATE,
     ),
     commands=(

@@ -2,7 +2,8 @@
 
 A thin assembly of the functional blocks, one sub-package each: link (OCPP-J, RPC, connection, TLS, the
 durable outbound queue, the registration gate), device_model, provisioning (boot, variables, reset, trigger,
-remote commands), authorization, transactions, availability, meter_values, security, firmware. Each block
+remote commands), authorization, transactions, availability, meter_values, security, firmware, monitoring
+(NotifyEvent, variable monitoring, DataTransfer REWATT). Each block
 gets the narrow things it uses (the gate to register CALL handlers and send CALLs, the queue, the db
 connection to `<data_dir>/ocpp.db`, the device model, the clock, `Peers` for bus RPC, `subscribe`); the
 transactions block is handed to availability, reset, trigger and remote as a `TransactionActivity`
@@ -10,7 +11,8 @@ transactions block is handed to availability, reset, trigger and remote as a `Tr
 
 Bus in: `modem.state.modem` (ICCID/IMSI for BootNotification and the device model), `evse_io.state.evse.<n>`
 (connector status, charging hints), the durable streams `firmware.evt.status` and `evse_io.evt.session`,
-`evse_io.evt.token` (cards), `meter.evt.sample.<n>`. Bus out: `ocpp.state.csms`, `ocpp.state.transactions`,
+`evse_io.evt.token` (cards), `meter.evt.sample.<n>`, `meter.state.meter.<n>` and `bus.state.services`
+(monitoring: problems, EVSE.Power, the REWATT health summary). Bus out: `ocpp.state.csms`, `ocpp.state.transactions`,
 `ocpp.state.transaction.<n>`; commands to evse_io (authorize, stop, set_current_limit, set_availability,
 unlock) and firmware (update_firmware, get_log, status). Resets go through supervisord (provisioning/reset.py).
 """
@@ -37,6 +39,8 @@ from services.ocpp_client.link.connection import LinkUp
 from services.ocpp_client.link.csms_link import CsmsLink
 from services.ocpp_client.link.gate import CallGate
 from services.ocpp_client.link.outbound_queue import OutboundQueue
+from services.ocpp_client.monitoring.glue import MonitoringGlue
+from services.ocpp_client.monitoring.variables import block_variables
 from services.ocpp_client.peers import Connectors, Peers
 from services.ocpp_client.provisioning.boot import Boot, ModemIdentity, persist_next_reason
 from services.ocpp_client.provisioning.remote import RemoteCommands
@@ -66,7 +70,8 @@ def open_device_model(config: StationConfig, firmware: str, clock: StationClock)
         station_id=station.id, serial_number=station.serial_number, model=station.model, vendor=station.vendor,
         firmware_version=firmware, security_profile=config.csms.security_profile,
         basic_auth_password=config.csms.password)}
-    return DeviceModel(db_path(config.paths.data_dir), evses, seeds, clock=clock.now)
+    return DeviceModel(db_path(config.paths.data_dir), evses, seeds, clock=clock.now,
+                       extra_variables=block_variables(evses, has_modem=config.modem.enabled))
 
 
 # Not in the spec's list of security events, which has no entry for a SIM swap; the type is free text (≤ 50)
@@ -121,6 +126,14 @@ class OcppService(runtime.Service):
         self.remote = RemoteCommands(self.dm, self.gate, connectors, peers, self.transactions,
                                      self.transactions.auth, self.availability.evse_state)
         self.firmware = FirmwareManagement(bus, self.db, self.gate, self.queue, self.security, peers)
+        station = config.station
+        self.monitoring = MonitoringGlue(
+            db=self.db, dm=self.dm, clock=self.clock, gate=self.gate, queue=self.queue,
+            topology={evse.id: [c.id for c in evse.connectors] for evse in config.evses},
+            has_modem=config.modem.enabled, subscribe=self.subscribe, register_vendor=self.remote.register_vendor,
+            station={"id": station.id, "serial_number": station.serial_number, "model": station.model,
+                     "vendor": station.vendor, "firmware_version": firmware},
+            transaction_of=self._transaction_id, csms_state=self.csms_state)
         self.transactions.on_change(self._state_changed)
         self.gate.refuse_unhandled()
 
@@ -136,6 +149,7 @@ class OcppService(runtime.Service):
         await self.security.report("StartupOfTheDevice", f"boot reason {self.boot.reason}")
         self.reset.resume()
         self.firmware.start()
+        self.monitoring.start()
         await self.transactions.start()  # its durable consumer of evse_io's session stream, before the link
         await self.link.start()
 
@@ -143,7 +157,7 @@ class OcppService(runtime.Service):
         loops: dict[str, Callable[[], Awaitable[None]]] = {
             "boot": self.boot.run, "queue": self.queue.run, "status": self.availability.run,
             "state": self._publish_loop,
-            **self.transactions.loops(),
+            **self.transactions.loops(), **self.monitoring.loops(),
         }
         async with asyncio.TaskGroup() as tasks:
             for name, loop in loops.items():
@@ -174,10 +188,15 @@ class OcppService(runtime.Service):
         return {"url": self.link.url, "connected": self.gate.connected, "held_down": self.link.held_down,
                 "registration": self.gate.registration, "queue_depth": self.queue.depth,
                 "dead_letters": self.queue.dead_letter_count, "security_profile": self.link.security_profile,
-                "last_message_at": self.link.last_message_at}
+                "last_message_at": self.link.last_message_at, "link": self._link_stats()}
+
+    def _link_stats(self) -> dict[str, Any]:
+        connection = self.link.connection.stats
+        return {**self.link.rpc.stats.snapshot(), "reconnects": max(connection.connects - 1, 0),
+                "failed_attempts": connection.failed_attempts}
 
     def transactions_state(self) -> dict[str, Any]:
-        return {"active": self.transactions.active_transactions(None)}
+        return {"active": self.transactions.active_transactions(None), **self.transactions.counts.snapshot()}
 
     def _state_changed(self) -> None:
         self._dirty.set()
@@ -205,6 +224,12 @@ class OcppService(runtime.Service):
         state = self.availability.evse_state(evse_id)
         return self.availability.evse_operative(evse_id) and state is not None \
             and state.get("connector_status") not in ("Faulted", "Unavailable")
+
+    def _transaction_id(self, evse_id: int | None) -> str | None:
+        """The transaction running on that EVSE (for NotifyEvent eventData.transactionId)."""
+        if evse_id is None or evse_id not in {evse.id for evse in self.config.evses}:
+            return None
+        return self.transactions.state_of(evse_id)["transaction_id"]
 
     async def _reconnected(self, offline_s: float) -> None:
         await self.availability.report_after_offline(offline_s)

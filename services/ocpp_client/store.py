@@ -28,8 +28,7 @@ def db_path(data_dir: Path) -> Path:
 
 def open_store(data_dir: Path) -> sqlite3.Connection:
     """Open (and create) ocpp.db with the station_kv table."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    conn = open_db(str(db_path(data_dir)))
+    conn = open_db(db_path(data_dir))
     conn.execute("CREATE TABLE IF NOT EXISTS station_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     return conn
 

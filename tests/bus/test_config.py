@@ -106,3 +106,12 @@ def test_no_evse_is_an_error(tmp_path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text))
     assert info.value.key == "evse"
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error_naming_the_line(tmp_path: Path) -> None:
+    """Issue 11.4: was a UnicodeDecodeError traceback and exit 1."""
+    path = tmp_path / "station.toml"
+    path.write_bytes(GOOD.encode().replace(b'id = "ST-1"', b'id = "ST-\xff1"'))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "not valid UTF-8" in str(info.value) and "line 3" in str(info.value)

@@ -78,3 +78,22 @@ async def test_readable_log_lines_by_default(tmp_path, run_dir, probe) -> None:
     proc.send_signal(signal.SIGTERM)
     out, _ = await asyncio.wait_for(proc.communicate(), 5)
     assert b" toy INFO toy started" in out
+
+
+async def test_a_database_that_cannot_be_opened_is_shown_on_the_bus_without_a_restart_loop(
+        tmp_path, run_dir, probe) -> None:
+    """Issue 11.5: no traceback loop; one line naming the file, and the problem in the liveness table."""
+    register_contract(Toy.contract)
+    (tmp_path / "data" / "toy.db").mkdir(parents=True)  # stands for an unopenable file (root ignores modes)
+    proc = await spawn("--stored", "--config", str(station_file(tmp_path, run_dir)))
+    try:
+        _, env = await probe.wait_for("bus.state.services",
+                                      lambda e: e.body["services"].get("toy", {}).get("problems"), timeout=10)
+        [problem] = env.body["services"]["toy"]["problems"]
+        assert "cannot open database" in problem and str(tmp_path / "data" / "toy.db") in problem
+        assert proc.returncode is None  # it stays up, beating, instead of restarting at once
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(proc.communicate(), 5)
+    assert proc.returncode == 1 and b"Traceback" not in out + err
+    assert (out + err).count(b"cannot open database") == 1

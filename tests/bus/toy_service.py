@@ -4,6 +4,7 @@ import sys
 
 from bus.contract import Command, Contract, Topic
 from bus.runtime import Service, main
+from station.sqlite import open_db
 
 
 class Toy(Service):
@@ -18,6 +19,14 @@ class Toy(Service):
         return args
 
 
+class Stored(Toy):
+    """Opens `<data_dir>/toy.db` at construction, as every service with a database does."""
+
+    def __init__(self, config, bus) -> None:
+        super().__init__(config, bus)
+        self.db = open_db(str(config.paths.data_dir / "toy.db"))
+
+
 class Broken(Toy):
     """Declares a command it does not handle: must refuse to start."""
 
@@ -25,4 +34,7 @@ class Broken(Toy):
 
 
 if __name__ == "__main__":
+    if "--stored" in sys.argv:
+        sys.argv.remove("--stored")
+        sys.exit(main(Stored))
     sys.exit(main(Broken if "--broken" in sys.argv and not sys.argv.remove("--broken") else Toy))

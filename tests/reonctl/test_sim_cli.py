@@ -8,6 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from bus.contract import Contract, load_contract, register_contract
 from bus.harness import remove_run_dir
 from reonctl.main import cli
 from station.config import load_config
@@ -85,3 +86,38 @@ def test_a_station_that_is_not_running_gets_a_clear_message_and_exit_1(tmp_path:
         assert result.output.startswith(f"reonctl sim: reon-sim is not running for station {config.station.id}")
     finally:
         remove_run_dir(config.paths.run_dir)
+
+
+async def test_swipe_of_something_no_card_reader_could_send_is_refused_with_a_hint(tmp_path: Path) -> None:
+    """Issue 11.14: `swipe 1 RFID_VALID1` used to print "card presented" while the reader driver dropped it."""
+    async with sim_station(tmp_path) as station:
+        swiped = station.probe.subscribe("sim.evt.swiped")
+        result = await reonctl(station, "sim", "swipe", "1", "RFID_VALID1")
+        assert result.exit_code == 1
+        assert "not a card UID" in result.output and "reonctl sim token" in result.output
+        for uid in ("04A1B2", "04A1B2C3D4"):  # 3 and 5 bytes: no such card
+            assert (await reonctl(station, "sim", "swipe", "1", uid)).exit_code == 1
+        assert (await reonctl(station, "sim", "swipe", "1", "04:a1:b2:c3")).exit_code == 0
+        _, envelope = await swiped.get(timeout=3)
+        assert envelope.body["token"] == "04:a1:b2:c3"  # the only one that reached the reader
+
+
+async def test_token_enters_a_non_card_token_through_evse_io(tmp_path: Path) -> None:
+    """`reonctl sim token` hands the token to evse_io's present_token (here the probe stands in for evse_io)."""
+    async with sim_station(tmp_path) as station:
+        asked: list[dict] = []
+
+        async def present_token(args: dict) -> dict:
+            asked.append(args)
+            return {"evse": args["evse"], "id_token": args["id_token"]}
+
+        real = load_contract("evse_io")
+        only = Contract("evse_io", "stand-in", commands=tuple(c for c in real.commands if c.name == "present_token"))
+        await station.probe.implement("evse_io", {"present_token": present_token}, only)
+        try:
+            result = await reonctl(station, "sim", "token", "2", "RFID_VALID1", "--type", "Central")
+        finally:
+            register_contract(real)  # the registry is per process: leave the real contract for later tests
+        assert result.exit_code == 0, result.output
+        assert result.output == "EVSE 2: token RFID_VALID1 (Central) presented\n"
+        assert asked == [{"evse": 2, "id_token": {"idToken": "RFID_VALID1", "type": "Central"}}]

@@ -40,10 +40,13 @@ class AuthService:
 
     def __init__(self, db: sqlite3.Connection, dm: DeviceModel, gate: CallGate, evse_ids: list[int],
                  machine: TokenInputs, *, apply: Callable[[Any], None], now: Callable[[], float],
-                 subscribe: Callable[..., Any]) -> None:
+                 subscribe: Callable[..., Any],
+                 on_verdict: Callable[[bool, dict[str, Any] | None], None] = lambda accepted, info: None) -> None:
         """`machine`: the transaction state machine; `apply(output)` hands what it produced to the transactions
-        block's runners; `now()`: the station's OCPP clock; `subscribe(prefix, callback)`: the bus."""
+        block's runners; `now()`: the station's OCPP clock; `subscribe(prefix, callback)`: the bus;
+        `on_verdict(accepted, idTokenInfo)`: every authorization decided (counted for the metrics)."""
         self.gate = gate
+        self.on_verdict = on_verdict
         self.machine = machine
         self.apply = apply
         self.now = now
@@ -100,11 +103,13 @@ class AuthService:
                 accepted = accepted_for_evse(info, evse_id)
                 log.info("EVSE %d: card %s %s by the CSMS (%s)", evse_id, id_token.get("idToken"),
                          "accepted" if accepted else "refused", info.get("status"))
+                self.on_verdict(accepted, info)
                 return accepted, info
             decision = self.authorizer.decide_local(id_token, online=False, now=self.now(), evse_id=evse_id)
             log.info("EVSE %d: no answer to Authorize: offline rules apply", evse_id)
         log.info("EVSE %d: card %s %s (%s)", evse_id, id_token.get("idToken"),
                  "accepted" if decision.accepted else "refused", decision.source)
+        self.on_verdict(decision.accepted, decision.id_token_info)
         return decision.accepted, decision.id_token_info
 
     # ---- CSMS requests ----------------------------------------------------------------------------

@@ -70,6 +70,11 @@ class VariableSpec:
     constant: bool = False
     reboot_required: bool = False
 
+    @property
+    def supports_monitoring(self) -> bool:
+        """VariableCharacteristics.supportsMonitoring: every variable whose value can change (N04)."""
+        return not self.constant
+
     def attribute(self, attribute_type: str) -> AttributeSpec | None:
         """The declared attribute of that type, or None when the variable does not support it."""
         return next((attr for attr in self.attributes if attr.type == attribute_type), None)
@@ -284,8 +289,9 @@ def _evse(evse: EvseTopology) -> list[VariableSpec]:
         _ro(e, "AvailabilityState", "OptionList", "Available", evse_id=n, values_list=AVAILABILITY_STATES,
             persistent=False),
         _ro(e, "Available", "boolean", "true", evse_id=n),
-        _ro(e, "Power", "decimal", "0", evse_id=n, unit="W", min_limit=0, max_limit=evse.max_power_w,
-            persistent=False),
+        VariableSpec(e, "Power", "decimal", (AttributeSpec("Actual", "ReadOnly", "0"),
+                                             AttributeSpec("MaxSet", "ReadOnly", _number_text(evse.max_power_w))),
+                     evse_id=n, unit="W", min_limit=0, max_limit=evse.max_power_w, persistent=False),
         _ro(e, "SupplyPhases", "integer", phases, evse_id=n, min_limit=0, max_limit=3, constant=True),
     ]
     for connector in evse.connectors:
@@ -300,6 +306,10 @@ def _evse(evse: EvseTopology) -> list[VariableSpec]:
                 constant=True),
         ]
     return specs
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def check_topology(evses: Sequence[EvseTopology]) -> None:

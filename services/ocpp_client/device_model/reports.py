@@ -17,6 +17,7 @@ Payloads are assumed schema-valid (the RPC layer checks them first). No I/O in h
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,15 +25,15 @@ from typing import Any
 from services.ocpp_client.device_model.catalog import VariableSpec
 from services.ocpp_client.device_model.keys import VariableRef
 from services.ocpp_client.device_model.model import AttributeOutcome, DeviceModel, format_datetime
+from services.ocpp_client.device_model.paging import split_pages
 from services.ocpp_client.link.rpc_errors import CallError
 
 COMPONENT_CRITERIA = ("Active", "Available", "Enabled", "Problem")
 _CRITERIA_FOLDED = frozenset(criterion.casefold() for criterion in COMPONENT_CRITERIA)
 SUMMARY_PROBLEM_VARIABLES = ("problem", "tripped", "overload", "fallback")
-#: Bytes of a NotifyReport CALL frame around its reportData entries (ids, timestamps, brackets).
-_FRAME_OVERHEAD_BYTES = 256
 
 Payload = dict[str, Any]
+log = logging.getLogger("reon.ocpp.device_model")
 
 
 @dataclass(frozen=True)
@@ -127,28 +128,21 @@ def get_report(dm: DeviceModel, request: Payload, *, message_bytes: int | None =
 
 
 def notify_report_pages(dm: DeviceModel, request_id: int, report_data: Sequence[Payload]) -> list[Payload]:
-    """Split report data into NotifyReportRequest payloads within the GetReport message limits."""
+    """Split report data into NotifyReportRequest payloads within the GetReport message limits, exactly
+    (paging.py); an entry too large for BytesPerMessage alone is left out and logged."""
     max_items = dm.get_int("DeviceDataCtrlr", "ItemsPerMessage", variable_instance="GetReport")
     max_bytes = dm.get_int("DeviceDataCtrlr", "BytesPerMessage", variable_instance="GetReport")
-    pages: list[list[Payload]] = []
-    page: list[Payload] = []
-    page_bytes = _FRAME_OVERHEAD_BYTES
-    for entry in report_data:
-        entry_bytes = _json_size(entry) + 1
-        if page and (len(page) >= max_items or page_bytes + entry_bytes > max_bytes):
-            pages.append(page)
-            page, page_bytes = [], _FRAME_OVERHEAD_BYTES
-        page.append(entry)
-        page_bytes += entry_bytes
-    if page:
-        pages.append(page)
     generated_at = format_datetime(dm.now())
-    last = len(pages) - 1
-    return [
-        {"requestId": request_id, "generatedAt": generated_at, "seqNo": seq_no, "tbc": seq_no < last,
-         "reportData": entries}
-        for seq_no, entries in enumerate(pages)
-    ]
+
+    def payload(seq_no: int, tbc: bool, entries: list[Payload]) -> Payload:
+        return {"requestId": request_id, "generatedAt": generated_at, "seqNo": seq_no, "tbc": tbc,
+                "reportData": entries}
+
+    pages = split_pages("NotifyReport", report_data, payload, max_items=max_items, max_bytes=max_bytes)
+    if pages.left_out:
+        log.warning("report %d: %d entries larger than BytesPerMessage[GetReport] %d left out", request_id,
+                    pages.left_out, max_bytes)
+    return pages.payloads
 
 
 # ----- helpers ----------------------------------------------------------------------------------------
@@ -232,7 +226,7 @@ def _variable(spec: VariableSpec) -> Payload:
 
 
 def _characteristics(spec: VariableSpec) -> Payload:
-    characteristics: Payload = {"dataType": spec.data_type, "supportsMonitoring": False}
+    characteristics: Payload = {"dataType": spec.data_type, "supportsMonitoring": spec.supports_monitoring}
     if spec.unit is not None:
         characteristics["unit"] = spec.unit
     if spec.min_limit is not None:

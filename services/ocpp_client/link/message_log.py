@@ -51,13 +51,25 @@ def _redact_value_field(item: Any) -> Any:
 
 def compact(payload: Any, secret_variables: Iterable[str] = DEFAULT_SECRET_VARIABLES) -> str:
     """Redacted compact JSON, cut at PAYLOAD_LOG_MAX_CHARS; never raises."""
+    secret_variables = frozenset(secret_variables)
     try:
-        text = json.dumps(redact(payload, secret_variables), separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        # a secret is under one of its keys or beside its variable's name: without any of them in the text
+        # there is nothing to take out, and the walk through the payload (as long as the dump) is saved
+        if any(marker in text for marker in _markers(secret_variables)):
+            text = json.dumps(redact(payload, secret_variables), separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
         text = f"<unprintable {type(payload).__name__}>"
     if len(text) > PAYLOAD_LOG_MAX_CHARS:
         text = f"{text[:PAYLOAD_LOG_MAX_CHARS]}…(+{len(text) - PAYLOAD_LOG_MAX_CHARS} chars)"
     return text
+
+
+_KEY_MARKERS = tuple(json.dumps(key) for key in (*_SECRET_KEYS, "key"))
+
+
+def _markers(secret_variables: Iterable[str]) -> tuple[str, ...]:
+    return _KEY_MARKERS + tuple(json.dumps(name, ensure_ascii=False) for name in secret_variables)
 
 
 def _name(action: str) -> str:

@@ -71,6 +71,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # one decoder, not one per frame
+
+
 def _readable_id(value: Any) -> str | None:
     if isinstance(value, str) and 0 < len(value) <= MESSAGE_ID_MAX_LEN:
         return value
@@ -82,7 +85,7 @@ def parse_frame(data: str | bytes) -> Frame:
     if not isinstance(data, str):
         raise FrameError("RpcFrameworkError", "binary frame: OCPP-J frames are JSON text")
     try:
-        message = json.loads(data, parse_constant=_reject_constant)
+        message = _DECODER.decode(data)
     except (ValueError, RecursionError) as exc:
         raise FrameError("RpcFrameworkError", f"not valid JSON: {str(exc)[:80]}") from None
     if not isinstance(message, list) or not message:

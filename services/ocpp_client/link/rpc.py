@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.ocpp_client.link import message_log as ml
+from services.ocpp_client.link.call_stats import CallStats
 from services.ocpp_client.link.ocpp_j import (
     Call,
     CallErrorFrame,
@@ -89,6 +91,8 @@ class Rpc:
         self._finished_ids: deque[str] = deque(maxlen=_STALE_IDS_KEPT)
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
+        #: CALLs sent, CALLERRORs received, round trips (published for the metrics exporter).
+        self.stats = CallStats()
 
     # ---- incoming CALLs ----------------------------------------------------------------------
 
@@ -124,16 +128,29 @@ class Rpc:
             outstanding = _Outstanding(message_id, action, asyncio.get_running_loop().create_future())
             self._outstanding = outstanding
             try:
-                log.info(ml.call_line(ml.OUT, action, message_id, payload, self.secret_variables))
+                if log.isEnabledFor(logging.INFO):  # formatting a payload costs as much as checking it
+                    log.info(ml.call_line(ml.OUT, action, message_id, payload, self.secret_variables))
                 await self._send_text(text)
+                self.stats.sent(action)
+                sent_at = time.monotonic()
                 async with asyncio.timeout(timeout_s):
-                    return await outstanding.reply
+                    try:
+                        return await outstanding.reply
+                    finally:
+                        self._count_answer(outstanding, sent_at)
             except TimeoutError:
                 log.warning("%s [%s]: no reply within %g s", action, outstanding.message_id, timeout_s)
                 raise CallTimeout(action, outstanding.message_id, timeout_s) from None
             finally:
                 self._outstanding = None
                 self._finished_ids.append(outstanding.message_id)
+
+    def _count_answer(self, outstanding: _Outstanding, sent_at: float) -> None:
+        reply = outstanding.reply
+        if reply.done() and not reply.cancelled():
+            error = reply.exception()
+            if error is None or isinstance(error, CallError):
+                self.stats.answered(outstanding.action, time.monotonic() - sent_at, error=type(error) is CallError)
 
     def connection_lost(self) -> None:
         """The link dropped: the outstanding CALL fails now instead of timing out."""
@@ -180,7 +197,8 @@ class Rpc:
 
     async def _on_call(self, call: Call) -> None:
         action, message_id = call.action, call.message_id
-        log.info(ml.call_line(ml.IN, action, message_id, call.payload, self.secret_variables))
+        if log.isEnabledFor(logging.INFO):  # formatting a payload costs as much as checking it
+            log.info(ml.call_line(ml.IN, action, message_id, call.payload, self.secret_variables))
         if action not in KNOWN_ACTIONS:
             await self._send_error(message_id, action, "NotImplemented", f"{action[:60]} is not known")
             return
@@ -232,7 +250,8 @@ class Rpc:
         if outstanding is None:
             return
         action = outstanding.action
-        log.info(ml.result_line(ml.IN, action, frame.message_id, frame.payload, self.secret_variables))
+        if log.isEnabledFor(logging.INFO):  # formatting a payload costs as much as checking it
+            log.info(ml.result_line(ml.IN, action, frame.message_id, frame.payload, self.secret_variables))
         violation = response_violation(action, frame.payload)
         if violation is not None:
             log.warning("%s [%s]: CSMS reply breaks the schema: %s %s", action, frame.message_id,
@@ -275,7 +294,8 @@ class Rpc:
             log.exception("%s [%s]: response is not JSON", action, message_id)
             await self._send_error(message_id, action, "InternalError", f"{action} response invalid")
             return False
-        log.info(ml.result_line(ml.OUT, action, message_id, payload, self.secret_variables))
+        if log.isEnabledFor(logging.INFO):  # formatting a payload costs as much as checking it
+            log.info(ml.result_line(ml.OUT, action, message_id, payload, self.secret_variables))
         return await self._send_quietly(text)
 
     async def _send_error(

@@ -39,6 +39,7 @@ from services.ocpp_client.meter_values.sampling import energy_wh, parse_utc, utc
 from services.ocpp_client.meter_values.service import MeterService
 from services.ocpp_client.peers import Peers
 from services.ocpp_client.transactions.activity import TriggerWork
+from services.ocpp_client.transactions.counts import TxCounts
 from services.ocpp_client.transactions.events import UPDATED
 from services.ocpp_client.transactions.manager import (
     EvseCommand,
@@ -88,8 +89,9 @@ class TransactionService:
         self._evse_available = evse_available
         self.tx = TransactionManager(db, evses, lambda: TxSettings.from_device_model(dm), self._enqueue,
                                      boot_id=boot_id, lost_reason=lost_reason(start_reason))
+        self.counts = TxCounts()  # published in ocpp.state.transactions
         self.auth = AuthService(db, dm, gate, sorted(self.tx.evses), self.tx, apply=self.apply, now=self.now,
-                                subscribe=subscribe)
+                                subscribe=subscribe, on_verdict=self.counts.authorized)
         self.meter = MeterService(dm, gate.send, self.tx, apply=self.apply, now=self.now,
                                   station_time=self.station_time, subscribe=subscribe)
         # one handler per kind the transaction machine moves on; DurableConsumer refuses a map that differs
@@ -160,6 +162,7 @@ class TransactionService:
                                   meta={"transaction_id": info["transactionId"], "seq_no": payload["seqNo"],
                                         "event_type": event_type},
                                   droppable=event_type == UPDATED)
+        self.counts.queued(payload)
         log.info("EVSE %s: TransactionEvent %s seqNo %d (%s, %s) queued for transaction %s",
                  payload.get("evse", {}).get("id", "?"), event_type, payload["seqNo"], payload["triggerReason"],
                  info.get("chargingState", "-"), info["transactionId"])

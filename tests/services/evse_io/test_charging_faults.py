@@ -118,7 +118,8 @@ def test_mcu_link_loss_faults_and_powers_off_and_link_return_resends_everything(
     out = control.on_link(True, 30.0)
     assert out.actions == [AllowPower(False), SetDuty(DUTY_NO_PWM), Lock(True)]
     assert control.connector_status == "Occupied"
-    assert names(control.on_relays(False, 30.1)) == ["power_off"]
+    # power_off was recorded when the link was lost (issue 11.7), so the open relays add no second one
+    assert names(control.on_relays(False, 30.1)) == []
     assert control.on_cp_state(CpState.C, 30.1).actions == [SetDuty(DUTY_32A), AllowPower(True)]
 
 
@@ -249,3 +250,13 @@ def test_unknown_error_flag_names_are_ignored(ready) -> None:
 def test_unknown_cp_state_raises_value_error(ready) -> None:
     with pytest.raises(ValueError):
         ready().on_cp_state("G", 1.0)
+
+
+def test_link_lost_while_charging_records_power_off_and_power_on_when_it_returns(ready, charging) -> None:
+    """Issue 11.7: the session stream (what the OCPP service reads) must not go on saying the relays are closed."""
+    control = charging(ready())
+    assert names(control.on_link(False, 20.0)) == ["power_off"]
+    assert control.snapshot()["session"]["power_off_at"] is not None
+    assert control.charging_state != "Charging"
+    control.on_link(True, 21.0)
+    assert names(control.on_relays(True, 21.1)) == ["power_on"]

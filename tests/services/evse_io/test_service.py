@@ -158,3 +158,21 @@ async def test_malformed_authorize_is_refused_as_bad_args(evse_io, probe, args) 
     with pytest.raises(RpcError) as refused:
         await probe.call("evse_io", "authorize", args)
     assert refused.value.code == "bad_args"
+
+
+async def test_a_token_that_is_not_a_card_is_published_like_a_card(evse_io, probe) -> None:
+    """Issue 11.14: a keypad code (or any non-card token) enters REON where cards do, as the `token` event."""
+    token_event = probe.subscribe("evse_io.evt.token")
+    keycode = {"idToken": "RFID_VALID1", "type": "KeyCode"}
+    assert await probe.call("evse_io", "present_token", {"evse": 2, "id_token": keycode}) == {
+        "evse": 2, "id_token": keycode}
+    _, envelope = await token_event.get(timeout=3)
+    assert envelope.body == {"evse": 2, "id_token": keycode}
+
+
+@pytest.mark.parametrize("id_token", [{"idToken": "X", "type": "Magic"}, {"idToken": "", "type": "KeyCode"},
+                                      {"idToken": "Y" * 37, "type": "Central"}, {"idToken": "Z"}])
+async def test_present_token_refuses_what_ocpp_could_not_carry(evse_io, probe, id_token) -> None:
+    with pytest.raises(RpcError) as refused:
+        await probe.call("evse_io", "present_token", {"evse": 1, "id_token": id_token})
+    assert refused.value.code == "bad_args"

@@ -99,3 +99,15 @@ async def test_rfid_swipe_is_published_as_a_token_event(evse_io, station, probe)
         assert env.body == {"evse": 2, "id_token": TOKEN}
     finally:
         reader.vanish()
+
+
+async def test_mcu_silence_during_charging_leaves_no_state_saying_charging(
+        evse_io, boards, probe, evse_state) -> None:
+    """Issue 11.7: once the link is lost, every field a person or the CSMS reads agrees the EVSE is not charging."""
+    board = boards[1]
+    await charge(board, probe, evse_state)
+    board.go_silent()
+    state = await evse_state(1, lambda s: s["connector_status"] == "Faulted")
+    assert state["charging_state"] != "Charging"
+    assert state["relays_closed"] is not True and state["power_allowed"] is False
+    assert state["offered_current_a"] == 0

@@ -103,7 +103,7 @@ class EvseIoStandIn:
     async def start(self) -> EvseIoStandIn:
         await self.bus.start()
         names = ("authorize", "stop", "set_current_limit", "set_availability", "unlock", "reset_rcd", "reserve",
-                 "replay", "ack")
+                 "replay", "ack", "present_token")
         handlers = {name: self._handler(name) for name in names}
         self.server = RpcServer(self.config.paths.run_dir, self.bus.stamper, EVSE_IO_CONTRACT, handlers,
                                 self.bus.ctx, strict=True)
@@ -138,6 +138,8 @@ class EvseIoStandIn:
                 return {"entries": entries, "last_seq": len(self.journal_entries)}
             if name == "ack":
                 return {"pruned": 0}
+            if name == "present_token":
+                return {"evse": args["evse"], "id_token": args["id_token"]}
             evse_id = args["evse"]
             state = self.state[evse_id]
             if name == "unlock" and self.unlock_fails:

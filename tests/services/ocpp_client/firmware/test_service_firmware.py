@@ -101,7 +101,7 @@ async def test_entries_published_while_the_ocpp_service_was_down_are_replayed(fi
 
 async def test_transactions_state_is_published_for_the_firmware_service(ocpp, probe) -> None:
     _, env = await probe.wait_for("ocpp.state.transactions")
-    assert env.body == {"active": 0}
+    assert env.body["active"] == 0
     ocpp.transactions.active_transactions = lambda evse_id=None: 2
     ocpp.transactions.transactions_changed()
     await probe.wait_for("ocpp.state.transactions", lambda e: e.body["active"] == 2)

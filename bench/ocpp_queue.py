@@ -14,7 +14,7 @@ of their own; the CSMS stamps each frame with time.time() on receipt and answers
    on the wire to the TransactionEvent Started / Ended received by the CSMS (monotonic → wall clock in the bench).
 Prints figures (not a test).
 
-    python bench/outbound_queue.py [--events 10000] [--cycles 100] [--dwell-s 0.25]
+    python bench/ocpp_queue.py [--events 10000] [--cycles 100] [--dwell-s 0.25] [--quick]
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-# Run as a script, this folder is sys.path[0]: the repo root goes first so the station's packages resolve.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -61,11 +59,13 @@ UPDATED_MEASURANDS = (mv.ENERGY, mv.POWER, mv.CURRENT, mv.VOLTAGE)
 
 
 @contextlib.asynccontextmanager
-async def base(config_path: Path) -> AsyncIterator[tuple[StationConfig, Probe, CsmsProcess, Any]]:
-    """reon-bus and the CSMS in their own processes, a probe on the bus."""
+async def base(config_path: Path, *, bare: bool = False) -> AsyncIterator[tuple[StationConfig, Probe, CsmsProcess,
+                                                                                Any]]:
+    """reon-bus and the CSMS (the development one, or the bare websockets + json one) in their own processes,
+    a probe on the bus."""
     config = load_config(config_path)
     broker = spawn("bus.broker", config_path)
-    csms = CsmsProcess(config)
+    csms = CsmsProcess(config, bare=bare)
     probe = Probe(config.paths.run_dir)
     try:
         await csms.start()
@@ -134,9 +134,12 @@ def backlog(n_events: int) -> list[dict[str, Any]]:
     return events
 
 
-async def offline_backlog(config_path: Path, n_events: int) -> None:
+PLAIN_CALLS = 300
+
+
+async def offline_backlog(config_path: Path, n_events: int, bare: bool) -> None:
     events = backlog(n_events)
-    async with base(config_path) as (config, probe, csms, broker):
+    async with base(config_path, bare=bare) as (config, probe, csms, broker):
         stand_in = await EvseIoStandIn(config).start()
         try:
             async with running(OcppService, config) as service:
@@ -166,38 +169,48 @@ async def offline_backlog(config_path: Path, n_events: int) -> None:
                 station_cpu = time.process_time() - cpu[0]
                 csms_cpu, broker_cpu = csms.cpu_s() - cpu[1], cpu_s(broker) - cpu[2]
                 dead = queue.dead_letter_count
+                meter_values = {"evseId": 1, "meterValue": [mv.meter_value(sample(1000.0, time.time()),
+                                                                          UPDATED_MEASURANDS, mv.SAMPLE_PERIODIC)]}
+                plain_cpu = time.process_time()
+                for _ in range(PLAIN_CALLS):  # the same station, plain MeterValues CALLs, not queued
+                    await service.gate.rpc.call("MeterValues", meter_values)
+                plain_cpu = (time.process_time() - plain_cpu) / PLAIN_CALLS
         finally:
             await stand_in.close()
+    counterpart = "bare websockets + json CSMS (answers only)" if bare else "development CSMS (sim.csms)"
+    print(f"1{'a' if bare else 'b'}. against the {counterpart}:")
     report_backlog(config, events, put_s, queued, dead, received, drained, connect_at, drained_at,
-                   (station_cpu, csms_cpu, broker_cpu))
+                   (station_cpu, csms_cpu, broker_cpu), plain_cpu)
 
 
 def report_backlog(config: StationConfig, events: list[dict[str, Any]], put_s: list[float], queued: int, dead: int,
                    received: list[AtCsms], drained: bool, connect_at: float, drained_at: float,
-                   cpu: tuple[float, float, float]) -> None:
+                   cpu: tuple[float, float, float], plain_cpu_s: float) -> None:
     n = len(events)
     sent = [(e["transactionInfo"]["transactionId"], e["seqNo"]) for e in events]
     got = [(r.transaction_id, r.seq_no) for r in received]
     first, last = received[0].time, received[-1].time
-    print(f"1. offline backlog: {n:,} TransactionEvents ({n // EVENTS_PER_TRANSACTION} transactions of "
+    print(f"   offline backlog: {n:,} TransactionEvents ({n // EVENTS_PER_TRANSACTION} transactions of "
           f"{EVENTS_PER_TRANSACTION}: Started, Updated ×{EVENTS_PER_TRANSACTION - 2} with 8 sampled values in "
           "most, Ended) queued while the CSMS link was held down")
-    print("   the whole ocpp service in the bench process; reon-bus and the development CSMS each in their own"
+    print("   the whole ocpp service in the bench process; reon-bus and the CSMS each in their own"
           " process")
     print(f"   queued {queued:,}, dead letters {dead}, received by the CSMS {len(received):,}: "
           f"{'in queue order' if got == sent else 'OUT OF ORDER'}, "
           f"{'every one offline: true' if all(r.offline for r in received) else 'offline flag MISSING'}, "
           f"queue {'empty' if drained else 'NOT EMPTY'} on the station")
     print(f"   delivery rate: {(n - 1) / (last - first):,.0f} events/s (first → last at the CSMS, "
-          f"{last - first:.2f} s)")
+          f"{last - first:.2f} s; goal ≥ 1,000 events/s against the bare CSMS)")
     print(f"   drain: `connect` → first at the CSMS {first - connect_at:.2f} s; → last at the CSMS "
           f"{last - connect_at:.2f} s; → queue empty on the station {drained_at - connect_at:.2f} s")
     station_cpu, csms_cpu, broker_cpu = cpu
     print(f"   CPU per event over the drain: station (bench process) {station_cpu / n * 1e6:,.0f} µs, "
           f"CSMS {csms_cpu / n * 1e6:,.0f} µs, broker {broker_cpu / n * 1e6:,.0f} µs")
+    print(f"   station CPU per plain MeterValues CALL (same station, {PLAIN_CALLS} calls): {plain_cpu_s * 1e6:,.0f} µs;"
+          f" drained event / plain CALL: {station_cpu / n / plain_cpu_s:.2f}× (goal ≤ 1.5×)")
     disk = data_disk(config.paths.data_dir)
     tail = len(put_s) // 10
-    print(f"2. durable commit per put (BEGIN IMMEDIATE … COMMIT on ocpp.db, WAL, synchronous=FULL; {disk}), "
+    print(f"   durable commit per put (BEGIN IMMEDIATE … COMMIT on ocpp.db, WAL, synchronous=FULL; {disk}), "
           f"n={len(put_s):,}:")
     print(f"   {figures('all puts', put_s)}")
     print(f"   {figures(f'first {tail:,} (depth < {tail:,})', put_s[:tail])}")
@@ -248,7 +261,7 @@ async def cp_to_csms(config_path: Path, n: int, dwell_s: float) -> None:
                 process.terminate()
                 process.wait(5)
             await world.stop()
-    print(f"3. CP state change on the MCU wire → TransactionEvent received by the CSMS, {n} cycles of plug → swipe"
+    print(f"2. CP state change on the MCU wire → TransactionEvent received by the CSMS, {n} cycles of plug → swipe"
           f" → Charging → EV pause → unplug in {elapsed:.1f} s; reon-evse-io, reon-meter, reon-ocpp, reon-bus and"
           " the CSMS each in their own process, the simulated hardware (ptys) in the bench process")
     print(f"   {figures('CP A→B → TransactionEvent Started', plug_s)}")
@@ -280,13 +293,17 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000, help="TransactionEvents in the backlog")
     parser.add_argument("--cycles", type=int, default=100, help="plug/charge/unplug cycles (default 100)")
     parser.add_argument("--dwell-s", type=float, default=0.25, help="pause before each plug and unplug (0.25 s)")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: checks the bench runs, in seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.cycles, args.dwell_s = 200, 2, 0.05
     with tempfile.TemporaryDirectory(prefix="reon-bench-") as tmp:
         setup_logging("ocpp")  # INFO, as a service process logs; into a file, not onto the figures
         log_file = open(Path(tmp) / "bench.log", "w")  # noqa: SIM115
         logging.getLogger().handlers[0].setStream(log_file)
         try:
-            asyncio.run(offline_backlog(station_file(Path(tmp) / "backlog"), args.events))
+            asyncio.run(offline_backlog(station_file(Path(tmp) / "bare"), args.events, bare=True))
+            asyncio.run(offline_backlog(station_file(Path(tmp) / "backlog"), args.events, bare=False))
             asyncio.run(cp_to_csms(station_file(Path(tmp) / "cycles"), args.cycles, args.dwell_s))
         finally:
             log_file.close()

@@ -1,0 +1,1 @@
+"""reon-metrics: the station's state on the bus as Prometheus metrics (`/metrics`)."""

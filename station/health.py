@@ -1,0 +1,59 @@
+"""Problems of this process that a person must see: a corrupt database set aside, a disk running full.
+
+Each process keeps its own list; the service runtime sends it in every heartbeat, the broker keeps it in the
+liveness table, and `reonctl status` prints it. A problem is keyed, so it is reported once and cleared once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+log = logging.getLogger("station.health")
+
+#: Below this much free space in the data directory the station refuses new transactions (their records
+#: could not be written) and reports a fault; transactions already running go on and are recorded.
+LOW_DISK_BYTES = 20 * 1024 * 1024
+
+_problems: dict[str, str] = {}
+
+
+def report(key: str, text: str, *, logged: bool = False) -> None:
+    """Set a problem (logged here when it is new or changed, unless the caller has `logged` it)."""
+    if _problems.get(key) != text and not logged:
+        log.warning("%s", text)
+    _problems[key] = text
+
+
+def clear(key: str) -> None:
+    if _problems.pop(key, None) is not None:
+        log.info("cleared: %s", key)
+
+
+def problems() -> list[str]:
+    """The current problems of this process, in the order they were first reported."""
+    return list(_problems.values())
+
+
+def free_bytes(path: Path) -> int | None:
+    """Free space for this user on the file system of `path`, or None when it cannot be read."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def check_disk(data_dir: Path, low_bytes: int = LOW_DISK_BYTES) -> bool:
+    """Report or clear `disk` for the data directory; True while there is room for new records."""
+    free = free_bytes(data_dir)
+    if free is None and not os.path.isdir(data_dir):
+        return True  # not made yet: the first database open will say what is wrong
+    if free is not None and free >= low_bytes:
+        clear("disk")
+        return True
+    shown = "unknown" if free is None else f"{free / 1e6:.1f} MB"
+    report("disk", f"low disk: {shown} free in {data_dir} (needs {low_bytes / 1e6:.0f} MB);"
+                   " new transactions are refused")
+    return False
