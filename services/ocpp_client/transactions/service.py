@@ -2,8 +2,9 @@
 
 Inputs, each handled as one SQLite unit of work on ocpp.db (the TransactionEvents it causes are put in the
 durable outbound queue in the same transaction, so seqNo never skips or repeats across restarts):
-- evse_io's durable `session` stream (DurableConsumer, cursor committed with the effect; the handler never
-  suspends while the consumer's transaction is open);
+- evse_io's durable `session` stream (DurableConsumer over the kinds evse_io's contract declares, each entry
+  checked against its declaration; cursor committed with the effect; the handler never suspends while the
+  consumer's transaction is open);
 - `evse_io.state.evse.<n>` (pause hints, cable ampacity) and, once per start when the stream has been caught
   up, a reconciliation of evse_io with the record (a command lost between a commit and the call);
 - tokens, meter samples: authorization/service.py and meter_values/service.py;
@@ -96,7 +97,10 @@ class TransactionService:
                                 room_for_records=room_for_records)
         self.meter = MeterService(dm, gate.send, self.tx, apply=self.apply, now=self.now,
                                   station_time=self.station_time, subscribe=subscribe)
-        self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER, self._on_session_entry)
+        # one handler per kind the transaction machine moves on; DurableConsumer refuses a map that differs
+        # from the kinds evse_io's contract declares (ValueError at start, not an entry skipped later)
+        self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER,
+                                        dict.fromkeys(self.tx.sessions.KINDS, self._on_session_entry))
         self._commands: asyncio.Queue[EvseCommand] = asyncio.Queue()
         self._changed = asyncio.Event()  # publish the transaction states
         self._timer_wake = asyncio.Event()
