@@ -241,6 +241,7 @@ class Authorizer:
     def send_local_list(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Apply a SendLocalListRequest all or nothing; returns the SendLocalListResponse.
 
+        A versionNumber below 1 is Failed (D01.FR.18: 0 is reserved for "no list"), not VersionMismatch.
         Full replaces the list (an empty one clears it, D01.FR.04). Differential needs a version above the
         current one (else VersionMismatch, D01.FR.19); an entry with idTokenInfo is added or replaced, one
         without is removed (D01.FR.16/17); an empty list only moves the version (D01.FR.05).
@@ -252,7 +253,7 @@ class Authorizer:
         update = request.get("updateType")
         entries = list(request.get("localAuthorizationList") or [])
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            return _reply("VersionMismatch", "InvalidValue", "versionNumber must be 1 or more")
+            return _reply("Failed", "InvalidValue", "versionNumber must be 1 or more")  # D01.FR.18
         if update not in ("Full", "Differential"):
             return _reply("Failed", "InvalidValue", f"unknown updateType {update!r}")
         if len(entries) > s.local_list_items_per_message:
