@@ -112,6 +112,7 @@ class OcppService(runtime.Service):
             room_for_records=lambda: health.check_disk(data_dir))
         self.availability = Availability(self.db, self.dm, self.clock, self.gate, connectors, peers,
                                          self.transactions)
+        self.transactions.status_order = self.availability  # status changes before the events (E02/E03)
         self.provisioning = Provisioning(self.dm, self.gate, self.link.apply_pending_password)
         self.reset = Reset(self.db, self.dm, self.gate, self.queue, self.security, connectors, self.transactions,
                            self.make_restarter())
@@ -138,6 +139,7 @@ class OcppService(runtime.Service):
         self.subscribe("modem.state.modem", self._on_modem)
         self.subscribe("modem.evt.sim_changed", self._on_sim_changed)
         self.subscribe("firmware.state.install_pending", self._on_install_pending)
+        self.subscribe("evse_io.evt.session", self.availability.on_session_fact)  # before the state it changes
         self.subscribe("evse_io.state.evse.", self.availability.on_evse_io_state)
         await self.publish_state("csms", self.csms_state())
         await self.publish_state("transactions", self.transactions_state())

@@ -23,7 +23,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from bus.client import BusClient
 from bus.durable import DurableConsumer
@@ -60,6 +60,12 @@ EVSE_IO_REPORT_WAIT_S = 60.0  # after a reboot, end what was open if evse_io has
 STREAM_CATCH_UP_WAIT_S = 5.0  # at start, the timers wait at most this long for the session stream to catch up
 CACHE_PURGE_S = 3600.0
 _REJECTED_PENDING = {"status": "Rejected"}  # BootNotification not Accepted yet (B02.FR.08)
+
+
+class StatusOrder(Protocol):
+    """What puts connector status changes before the TransactionEvents (availability/status.py Availability)."""
+
+    async def status_first(self, evse_id: int, at_s: float) -> None: ...
 
 
 def lost_reason(start_reason: str) -> str:
@@ -110,8 +116,11 @@ class TransactionService:
         self._caught_up = asyncio.Event()  # the session stream was caught up once since this start
         self._activity = asyncio.Event()  # a transaction started or ended
         self._listeners: list[Callable[[], None]] = []
+        self.status_order: StatusOrder | None = None  # availability's, set by service.py (it needs this block)
+        self._from_session = False  # a session fact is being handled: its events wait for its status change
         queue.register_kind(QUEUE_KIND, rewrite=lambda m: with_offline(m.payload, m.offline),
-                            on_delivered=self._on_delivered, on_dead_letter=self._on_dead_letter)
+                            on_delivered=self._on_delivered, on_dead_letter=self._on_dead_letter,
+                            before_send=self._status_first)
         gate.register("RequestStartTransaction", self.request_start)
         gate.register("RequestStopTransaction", self.request_stop)
         gate.register("GetTransactionStatus", self.get_transaction_status)
@@ -163,7 +172,7 @@ class TransactionService:
         event_type = payload["eventType"]
         self.queue.put_nowait("TransactionEvent", payload, kind=QUEUE_KIND, conn=conn,
                                   meta={"transaction_id": info["transactionId"], "seq_no": payload["seqNo"],
-                                        "event_type": event_type},
+                                        "event_type": event_type, "status_first": self._from_session},
                                   droppable=event_type == UPDATED)
         self.counts.queued(payload)
         log.info("EVSE %s: TransactionEvent %s seqNo %d (%s, %s) queued for transaction %s",
@@ -192,8 +201,22 @@ class TransactionService:
 
     async def _on_session_entry(self, entry: dict[str, Any], conn: sqlite3.Connection) -> None:
         """DurableConsumer handler: runs inside the transaction that moves the cursor; never suspends."""
-        self.apply(self.tx.on_session_entry(self._on_station_clock(entry), self.now()))
+        entry = self._on_station_clock(entry)
+        self._from_session = True
+        try:
+            out = self.tx.on_session_entry(entry, self.now())
+        finally:
+            self._from_session = False
+        self.apply(out)
         asyncio.get_running_loop().call_soon(self._maybe_reconcile)  # after the commit
+
+    async def _status_first(self, message: QueuedMessage) -> None:
+        """Queue hook: a TransactionEvent caused by an evse_io fact leaves after the status change the fact
+        caused (E02/E03; availability/status.py)."""
+        evse = message.payload.get("evse")
+        if self.status_order is None or not message.meta.get("status_first") or not isinstance(evse, Mapping):
+            return
+        await self.status_order.status_first(evse["id"], parse_utc(message.payload["timestamp"]))
 
     def _on_station_clock(self, entry: dict[str, Any]) -> dict[str, Any]:
         data = entry.get("data")

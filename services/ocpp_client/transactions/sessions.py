@@ -202,8 +202,9 @@ class SessionInputs:
         rec, tx = st.rec, st.rec.tx
         if tx is None:
             return
-        sample = rec.last_sample or self.core.samples.get(rec.evse_id)
-        read_at = sample.get("read_at") if sample else None
+        # the last reading persisted before the loss ({}: none), if taken during the transaction (core.read_during)
+        sample = self.core.end_sample(rec, rec.last_sample or self.core.samples.get(rec.evse_id) or {}) or {}
+        read_at = sample.get("read_at")
         st.now = max(rec.last_fact_at, tx.started_at, read_at if isinstance(read_at, (int, float)) else 0.0)
         self._relays_opened(st)
         rec.ev_connected = ev_plugged
