@@ -252,8 +252,9 @@ class Reservations:
             self.expire_due()
             next_expiry = self.store.next_expiry()
             timeout_s = None if next_expiry is None else max(0.0, (next_expiry - self._now()).total_seconds())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout_s)
+            with contextlib.suppress(TimeoutError):  # not wait_for: in 3.11 it can swallow a cancel
+                async with asyncio.timeout(timeout_s):
+                    await self._wake.wait()
 
     def poke(self) -> None:
         """Look at the expiry times again now (after a change, or when the station clock was set)."""
