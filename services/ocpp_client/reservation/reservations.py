@@ -239,6 +239,17 @@ class Reservations:
         self._changed()
         return [r.reservation_id for r in ended]
 
+    def remove_for_token(self, id_token: Mapping[str, Any]) -> int:
+        """Customer data cleared (N10): the token's reservations end with Removed; returns how many."""
+        mine = self.for_token(id_token)
+        if not mine:
+            return 0
+        with atomic(self.conn):
+            for reservation in mine:
+                self._end(reservation, "Removed")
+        self._changed()
+        return len(mine)
+
     def _end(self, reservation: Reservation, status: str) -> None:
         if self.store.delete(reservation.reservation_id):
             self._queue_put("ReservationStatusUpdate", {"reservationId": reservation.reservation_id,
