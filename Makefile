@@ -26,8 +26,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/station.py
 	$(BIN)/python bench/evse_timing.py
+	$(BIN)/python bench/schema_validators.py
 	$(BIN)/python bench/ocpp_rpc.py
-	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/ocpp_queue.py
 	$(BIN)/python bench/firmware.py
 
 clean:

@@ -3,10 +3,13 @@
 Each transport runs in the same run: a publisher process, a subscriber process and (for REON and MQTT) the
 broker process. Payloads are 200 bytes. Throughput: N messages sent as fast as the publisher can; latency:
 1,000 msg/s for 3 s, one-way, CLOCK_MONOTONIC across processes (same machine). Prints figures and ratios.
+
+    python bench/bus.py [--quick]   (--quick: 2,000 messages, 0.5 s of latency, no MQTT: checks it runs)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import multiprocessing as mp
 import os
@@ -24,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 PAYLOAD = "x" * 200
 N_THROUGHPUT = 100_000
 RATE = 1000
-LAT_SECONDS = 3
+LAT_SECONDS = 3.0
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -183,7 +186,7 @@ def run_pair(sub_target, pub_target, args: tuple, n: int, mode: str) -> tuple[in
 
 def measure(name: str, sub_target, pub_target, args: tuple) -> dict[str, float]:
     count, elapsed, _ = run_pair(sub_target, pub_target, args, N_THROUGHPUT, "thr")
-    _, _, lat = run_pair(sub_target, pub_target, args, RATE * LAT_SECONDS, "lat")
+    _, _, lat = run_pair(sub_target, pub_target, args, int(RATE * LAT_SECONDS), "lat")
     figures = {"msgs_per_s": count / elapsed if elapsed else 0.0, "received": count,
                "p50_ms": statistics.median(lat) if lat else float("nan"),
                "p99_ms": percentile(lat, 99) if lat else float("nan")}
@@ -209,6 +212,12 @@ def ensure_mosquitto() -> str | None:
 
 
 def main() -> None:
+    global N_THROUGHPUT, LAT_SECONDS
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts, no MQTT: checks the bench runs")
+    quick = parser.parse_args().quick
+    if quick:
+        N_THROUGHPUT, LAT_SECONDS = 2_000, 0.5
     mp.set_start_method("spawn")
     print(f"bus benchmark: {len(PAYLOAD)}-byte payloads, {N_THROUGHPUT:,} messages for throughput, "
           f"{RATE} msg/s × {LAT_SECONDS} s for latency, {os.cpu_count()} cores")
@@ -220,7 +229,7 @@ def main() -> None:
     results["reon"] = measure("REON bus (via broker)", reon_sub, reon_pub, (run_dir,))
     broker.terminate()
     results["raw"] = measure("raw pyzmq PUB/SUB", raw_sub, raw_pub, (f"ipc://{run_dir}/raw",))
-    mosquitto = ensure_mosquitto()
+    mosquitto = None if quick else ensure_mosquitto()
     if mosquitto:
         port = free_port()
         conf = Path(run_dir) / "mosquitto.conf"

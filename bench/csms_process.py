@@ -2,6 +2,8 @@
 then what the bench process measures. DevCsms stamps every frame with time.time() on receipt; the bench asks over
 a pipe for the TransactionEvents it received (one request, one reply: nothing crosses the pipe per message).
 The spawned process re-imports the bench's main module: keep that module's work under `if __name__ == "__main__"`.
+With `bare=True` the CSMS is BareCsms instead: websockets + json that only answers (a canned CALLRESULT per
+action) and records what it received, so the station's side is what limits the rate.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, NamedTuple
 
 import psutil
 
-from bus.config import StationConfig
+from station.config import StationConfig
 
 WAIT_S = 10.0
 
@@ -33,11 +35,11 @@ class AtCsms(NamedTuple):
 class CsmsProcess:
     """DevCsms on the station's CSMS port and password, in a spawned process."""
 
-    def __init__(self, config: StationConfig) -> None:
+    def __init__(self, config: StationConfig, *, bare: bool = False) -> None:
         ctx = mp.get_context("spawn")
         self._conn, self._child = ctx.Pipe()
         self.process = ctx.Process(target=csms_main, daemon=True, args=(
-            self._child, config.sim.csms_port, config.csms.password, config.station.id))
+            self._child, config.sim.csms_port, config.csms.password, config.station.id, bare))
 
     async def start(self) -> None:
         self.process.start()
@@ -89,14 +91,70 @@ class CsmsProcess:
 
 
 # -- in the spawned process ---------------------------------------------------------------------------------
-def csms_main(conn: Any, port: int, password: str, station_id: str) -> None:
-    asyncio.run(_serve(conn, port, password, station_id))
+def csms_main(conn: Any, port: int, password: str, station_id: str, bare: bool = False) -> None:
+    asyncio.run(_serve(conn, port, password, station_id, bare))
 
 
-async def _serve(conn: Any, port: int, password: str, station_id: str) -> None:
+class _Record(NamedTuple):
+    index: int
+    time: float
+    kind: str
+    action: str
+    payload: Any
+
+
+class BareCsms:
+    """websockets + json, nothing else: answers every CALL at once and keeps (time, action, payload)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.records: list[_Record] = []
+        self._arrived = asyncio.Event()
+        self._server: Any = None
+
+    async def start(self) -> BareCsms:
+        from websockets.asyncio.server import serve
+
+        self._server = await serve(self._session, "127.0.0.1", self.port, subprotocols=["ocpp2.0.1"])
+        return self
+
+    async def stop(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _session(self, ws: Any) -> None:
+        import json
+        import time
+
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        results = {"BootNotification": {"currentTime": now, "interval": 300, "status": "Accepted"},
+                   "Heartbeat": {"currentTime": now}, "Authorize": {"idTokenInfo": {"status": "Accepted"}}}
+        async for text in ws:
+            frame = json.loads(text)
+            if frame[0] != 2:
+                continue
+            await ws.send(json.dumps([3, frame[1], results.get(frame[2], {})]))
+            self.records.append(_Record(len(self.records), time.time(), "call", frame[2], frame[3]))
+            self._arrived.set()
+
+    def messages(self, station_id: str, action: str | None = None, since: int = 0) -> list[_Record]:
+        return [r for r in self.records[since:] if action in (None, r.action)]
+
+    async def wait_for_message(self, station_id: str, action: str | None, *, since: int = 0,
+                               timeout_s: float = 5.0) -> _Record:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                found = self.messages(station_id, action, since)
+                if found:
+                    return found[0]
+                self._arrived.clear()
+                await self._arrived.wait()
+
+
+async def _serve(conn: Any, port: int, password: str, station_id: str, bare: bool) -> None:
     from sim.csms import DevCsms
 
-    csms = await DevCsms(password=password, port=port).start()
+    csms = await (BareCsms(port) if bare else DevCsms(password=password, port=port)).start()
     requests: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     loop = asyncio.get_running_loop()
 

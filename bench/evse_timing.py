@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bus.client import Subscription  # noqa: E402
-from bus.config import load_config  # noqa: E402
 from bus.harness import Probe, remove_run_dir  # noqa: E402
 from sim.mcu_board import McuBoard  # noqa: E402
+from station.config import load_config  # noqa: E402
 from tests.stations import write_station  # noqa: E402
 
 TOKEN = {"idToken": "04A1B2C3", "type": "ISO14443"}
@@ -109,7 +109,10 @@ async def cycles(config_path: Path, n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cycles", type=int, default=250, help="plug/charge/unplug cycles (default 250)")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: checks the bench runs, in seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.cycles = 3
     with tempfile.TemporaryDirectory(prefix="reon-bench-") as tmp:
         config_path = write_station(Path(tmp), sim=True, evses=1)
         try:

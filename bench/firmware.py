@@ -5,7 +5,7 @@ sampled with psutil), beside `curl` + `openssl dgst -verify` on the same file in
 After one uncounted warm-up round of each, prints per round and the median: throughput (image MB / wall
 time of download + verify), the child's peak RSS growth over its RSS before the download, and the ratio to
 curl + openssl. Goals: ≥ 80 % of their throughput, RSS growth < 20 MB.
-Usage: `python bench/firmware.py [--size-mb 64] [--rounds 3]`.
+Usage: `python bench/firmware.py [--size-mb 64] [--rounds 3] [--quick]`.
 """
 
 from __future__ import annotations
@@ -107,7 +107,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="tiny counts: checks the bench runs, in seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.size_mb, args.rounds = 2, 1
 
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -1,9 +1,12 @@
 """reon-bus: the broker every service talks through.
 
-XSUB/XPUB forwarding with a Last Value Cache (zguide ch. 5): the last message of every `state` topic is kept
-and replayed to each new subscription whose prefix matches (XPUB_VERBOSE passes every subscription through).
-Heartbeats (`<service>.hb`) feed the liveness table published as `bus.state.services`. The broker also
-serves `snapshot` on its own RPC socket for `reonctl status`. Malformed frames are dropped, counted and
+XSUB/XPUB forwarding with a bounded Last Value Cache (zguide ch. 5, bus/last_value_cache.py): the last message
+of every `state` topic is kept and replayed to each new subscription whose prefix matches (XPUB_VERBOSE passes
+every subscription through). Heartbeats (`<service>.hb`) feed the liveness table published as
+`bus.state.services`. Only what the broker itself needs is decoded: the topic frame of every message, the
+envelope of state messages (cached) and heartbeats (liveness); events are forwarded as they came, after a size
+and map-marker check (subscribers decode and check each envelope themselves). The broker also serves
+`snapshot`, in pages, on its own RPC socket for `reonctl status`. Malformed frames are dropped, counted and
 logged once per reason; nothing a peer sends can stop the loop.
 """
 
@@ -22,8 +25,9 @@ from typing import Any
 import zmq
 
 from bus import endpoints
-from bus.envelope import BadMessage, Stamper, check, decode, encode
+from bus.envelope import MAX_MESSAGE_BYTES, BadMessage, Stamper, check, decode, encode
 from bus.frames import recv_frames, send_frames
+from bus.last_value_cache import BUDGET_BYTES, MAX_TOPIC_BYTES, PAGE_BYTES, LastValueCache
 
 log = logging.getLogger("bus.broker")
 
@@ -31,19 +35,23 @@ HEARTBEAT_S = 1.0
 MISSED_BEATS = 3
 TABLE_REFRESH_S = 5.0
 DRAIN_BATCH = 500
+# first byte of a msgpack map: fixmap 0x80–0x8f, map16 0xde, map32 0xdf
+_MAP_MARKERS = frozenset((*range(0x80, 0x90), 0xDE, 0xDF))
 
 
 class Broker:
     """One broker on one run directory. `run()` blocks until `stop()` is called (thread-safe)."""
 
     def __init__(self, run_dir: str | Path, *, heartbeat_s: float = HEARTBEAT_S,
-                 missed_beats: int = MISSED_BEATS) -> None:
+                 missed_beats: int = MISSED_BEATS, max_topic_bytes: int = MAX_TOPIC_BYTES,
+                 cache_budget_bytes: int = BUDGET_BYTES, page_bytes: int = PAGE_BYTES) -> None:
         self.run_dir = endpoints.ensure_run_dir(run_dir)
         self.heartbeat_s = heartbeat_s
         self.dead_after_s = heartbeat_s * missed_beats
         self.stamper = Stamper("bus")
         self.started = time.time()
-        self.cache: dict[bytes, list[bytes]] = {}
+        self.cache = LastValueCache(max_topic_bytes=max_topic_bytes, budget_bytes=cache_budget_bytes)
+        self.page_bytes = page_bytes
         self.services: dict[str, dict[str, Any]] = {}
         self._last_beat_mono: dict[str, float] = {}
         self._topic_kinds: dict[bytes, str] = {}
@@ -95,6 +103,9 @@ class Broker:
                     self._drain_publishers(xsub, xpub)
                 if router in events:
                     self._serve_rpc(router)
+        except Exception:  # a bug must not pass silently, but supervisord restarts us: say what it was
+            log.exception("broker loop failed")
+            raise
         finally:
             for sock in (xsub, xpub, router):
                 sock.close(0)
@@ -108,6 +119,7 @@ class Broker:
             log.warning("dropped malformed bus message (%s): %s; further ones are only counted", reason, detail)
 
     def _drain_publishers(self, xsub: zmq.Socket, xpub: zmq.Socket) -> None:
+        topic_kinds = self._topic_kinds
         for _ in range(DRAIN_BATCH):
             try:
                 frames = recv_frames(xsub)
@@ -118,8 +130,16 @@ class Broker:
                 continue
             topic, raw = frames
             try:
+                kind = topic_kinds.get(topic) or self._learn_topic(topic)
+                if kind == "evt":  # the hot path: an event is forwarded as it came, after two cheap checks
+                    if len(raw) > MAX_MESSAGE_BYTES:
+                        raise BadMessage("oversized", f"{len(raw)} bytes")
+                    if not raw or raw[0] not in _MAP_MARKERS:
+                        raise BadMessage("undecodable", "not a msgpack map")
+                    send_frames(xpub, frames)
+                    self.forwarded += 1
+                    continue
                 env = check(raw)
-                kind = self._topic_kinds.get(topic) or self._learn_topic(topic)
             except BadMessage as exc:
                 self._drop(exc.reason, str(exc))
                 continue
@@ -127,8 +147,8 @@ class Broker:
                 self._drop("topic_mismatch", f"{topic!r} carries kind {env['kind']!r}")
                 continue
             if kind == "state":
-                self.cache[topic] = frames
-            elif kind == "hb":
+                self.cache.put(topic, frames)
+            else:
                 self._on_heartbeat(xpub, env)
             send_frames(xpub, frames)
             self.forwarded += 1
@@ -148,10 +168,8 @@ class Broker:
                 return
             if not msg or msg[0] != 1:
                 continue
-            prefix = msg[1:]
-            for topic, frames in list(self.cache.items()):
-                if topic.startswith(prefix):
-                    xpub.send_multipart(frames)
+            for frames in self.cache.matching(msg[1:]):
+                send_frames(xpub, frames)
 
     # -- liveness --------------------------------------------------------------------------------------
     def _on_heartbeat(self, xpub: zmq.Socket, env: dict[str, Any]) -> None:
@@ -195,17 +213,21 @@ class Broker:
         table["bus"] = {"session": self.stamper.session, "pid": os.getpid(), "started": self.started,
                         "last_heartbeat": time.time(), "alive": True, "restarts": 0}
         self._publish(xpub, "state", "services", {"services": table})
-        self._publish(xpub, "state", "broker", {
-            "session": self.stamper.session, "forwarded": self.forwarded,
-            "dropped": dict(self.dropped), "cached_topics": len(self.cache),
-        })
+        self._publish(xpub, "state", "broker", self.counters())
+
+    def counters(self) -> dict[str, Any]:
+        """The broker's own state: forwarding counters and the cache's size against its bounds."""
+        return {"session": self.stamper.session, "forwarded": self.forwarded, "dropped": dict(self.dropped),
+                "cached_topics": len(self.cache), "cache_bytes": self.cache.total_bytes,
+                "cache_budget_bytes": self.cache.budget_bytes, "cache_max_topic_bytes": self.cache.max_topic_bytes,
+                "cache_refused": self.cache.refused}
 
     def _publish(self, xpub: zmq.Socket, kind: str, name: str, body: Any) -> None:
         topic = ("bus.hb" if kind == "hb" else f"bus.{kind}.{name}").encode()
         frames = [topic, encode(self.stamper.make(kind, name, body))]
         if kind == "state":
-            self.cache[topic] = frames
-        xpub.send_multipart(frames)
+            self.cache.put(topic, frames)
+        send_frames(xpub, frames)
 
     # -- rpc -------------------------------------------------------------------------------------------
     def _serve_rpc(self, router: zmq.Socket) -> None:
@@ -223,21 +245,45 @@ class Broker:
             except BadMessage as exc:
                 self._drop("rpc_" + exc.reason, str(exc))
                 continue
-            args = env.body if isinstance(env.body, dict) else {}
-            if env.name == "snapshot":
-                prefix = args.get("prefix") if isinstance(args.get("prefix"), str) else ""
-                reply = {"ok": True, "result": {"state": self.snapshot(prefix)}}
-            else:
-                reply = {"ok": False, "error": {"code": "unknown_command", "message": env.name}}
-            router.send_multipart([ident, encode(self.stamper.make("reply", env.name, reply, env.msg_id))])
+            try:
+                reply = self._answer(env.name, env.body)
+                data = encode(self.stamper.make("reply", env.name, reply, env.msg_id))
+            except Exception as exc:  # no request, however odd or large its answer, may stop the broker
+                log.exception("bus.%s failed", env.name)
+                reply = {"ok": False, "error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"[:200]}}
+                data = encode(self.stamper.make("reply", env.name, reply, env.msg_id))
+            router.send_multipart([ident, data])
+
+    def _answer(self, command: str, body: Any) -> dict[str, Any]:
+        args = body if isinstance(body, dict) else {}
+        if command != "snapshot":
+            return {"ok": False, "error": {"code": "unknown_command", "message": command[:100]}}
+        prefix, after = args.get("prefix", ""), args.get("after", "")
+        if not isinstance(prefix, str) or not isinstance(after, str):
+            return {"ok": False, "error": {"code": "bad_args", "message": "prefix and after must be strings"}}
+        state, next_after = self.snapshot_page(prefix, after)
+        return {"ok": True, "result": {"state": state, "next": next_after, "broker": self.counters()}}
+
+    def snapshot_page(self, prefix: str = "", after: str = "") -> tuple[dict[str, Any], str | None]:
+        """One page of cached state {topic: {ts, src, body}} in topic order, and the topic to ask for next
+        (`after`), None on the last page. A message too large for a page alone is listed without its body."""
+        out: dict[str, Any] = {}
+        page, next_after = self.cache.page(prefix, after, self.page_bytes)
+        for topic, raw in page:
+            env = decode(raw)
+            entry: dict[str, Any] = {"ts": env.ts, "src": env.src, "body": env.body}
+            if self.cache.cost([topic, raw]) > self.page_bytes:
+                entry = {"ts": env.ts, "src": env.src, "body": None, "omitted_bytes": len(raw)}
+            out[topic.decode()] = entry
+        return out, next_after
 
     def snapshot(self, prefix: str = "") -> dict[str, Any]:
+        """Every cached state message whose topic starts with prefix (all pages, in process)."""
         out: dict[str, Any] = {}
-        for topic, frames in self.cache.items():
-            name = topic.decode()
-            if name.startswith(prefix):
-                env = decode(frames[1])
-                out[name] = {"ts": env.ts, "src": env.src, "body": env.body}
+        after: str | None = ""
+        while after is not None:
+            page, after = self.snapshot_page(prefix, after)
+            out.update(page)
         return out
 
 
@@ -256,8 +302,8 @@ def _topic_kind(topic: bytes) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bus.config import ConfigError, load_config
-    from bus.logs import setup_logging
+    from station.config import ConfigError, load_config
+    from station.logs import setup_logging
 
     parser = argparse.ArgumentParser(prog="reon-bus", description="REON message broker")
     parser.add_argument("--config", default=None)

@@ -83,7 +83,7 @@ async def test_malformed_frames_are_dropped_counted_and_never_stop_the_broker(ru
         [b"only-one-frame"],
         [b"a.evt.x", b"b", b"c"],
         [b"x.evt.y", b"\xc1 not msgpack"],
-        [b"x.evt.y", msgpack.packb({"msg_id": 5})],
+        [b"x.state.y", msgpack.packb({"msg_id": 5})],
         [b"x.evt.y", b"\x00" * 300_000],
         [b"no-kind-topic", msgpack.packb({"msg_id": "m", "src": "s", "session": "x", "seq": 1, "ts": 1.0,
                                           "kind": "evt", "name": "n"})],
