@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from services.ocpp_client.reservation.store import Reservation, ReservationStore
-from services.ocpp_client.sqlite_atomic import atomic
+from services.ocpp_client.store import atomic
 
 log = logging.getLogger("reon.ocpp.reservation")
 

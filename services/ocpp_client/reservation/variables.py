@@ -5,7 +5,7 @@ for the catalog. Available: reservations are supported (fixed). Enabled: the CSM
 
 from __future__ import annotations
 
-from services.ocpp_client.device_model_catalog import AttributeSpec, VariableSpec
+from services.ocpp_client.device_model.catalog import AttributeSpec, VariableSpec
 
 COMPONENT = "ReservationCtrlr"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.ocpp_client.availability_switch import (
+from services.ocpp_client.availability.switch import (
     SwitchValueError,
     as_change_availability,
     is_switch,
@@ -12,7 +12,7 @@ from services.ocpp_client.availability_switch import (
     switch_value,
     switch_variables,
 )
-from services.ocpp_client.payload_schema import request_violation
+from services.ocpp_client.link.payload_schema import request_violation
 
 
 @pytest.mark.parametrize(("value", "operational"), [("Unavailable", "Inoperative"), ("Available", "Operative"),

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.ocpp_client.payload_schema import request_violation, response_violation
-from services.ocpp_client.queue import OutboundQueue
+from services.ocpp_client.link.outbound_queue import OutboundQueue
+from services.ocpp_client.link.payload_schema import request_violation, response_violation
 from services.ocpp_client.reservation.handlers import handlers
 from services.ocpp_client.reservation.reservations import Reservations
 from services.ocpp_client.store import open_store

@@ -7,7 +7,6 @@ while that is still scheduled).
 AvailabilityStatus is REON's own ReadWrite variable of each EVSE (the manual's name); the standardized
 AvailabilityState stays ReadOnly (it mirrors the connector status: Occupied, Reserved, Faulted, …). This module
 is the mapping only; the availability block runs the request it returns through its ChangeAvailability path.
-Goes to availability/ once the block layout is in place.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from services.ocpp_client.device_model_catalog import AttributeSpec, VariableSpec
+from services.ocpp_client.device_model.catalog import AttributeSpec, VariableSpec
 
 COMPONENT = "EVSE"
 VARIABLE = "AvailabilityStatus"

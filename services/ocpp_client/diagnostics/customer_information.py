@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from services.ocpp_client.customer_info.records import CustomerRecords, names_customer
-from services.ocpp_client.rpc import Reply
+from services.ocpp_client.diagnostics.records import CustomerRecords, names_customer
+from services.ocpp_client.link.rpc import Reply
 
 log = logging.getLogger("reon.ocpp.customer_info")
 

@@ -9,17 +9,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.ocpp_client.auth_store import AuthStore, token_key
-from services.ocpp_client.customer_info.customer_information import CustomerInformation
-from services.ocpp_client.customer_info.records import CustomerRecords
-from services.ocpp_client.payload_schema import request_violation, response_violation
-from services.ocpp_client.queue import OutboundQueue
+from services.ocpp_client.authorization.store import AuthStore, token_key
+from services.ocpp_client.diagnostics.customer_information import CustomerInformation
+from services.ocpp_client.diagnostics.records import CustomerRecords
+from services.ocpp_client.link.outbound_queue import OutboundQueue
+from services.ocpp_client.link.payload_schema import request_violation, response_violation
+from services.ocpp_client.link.rpc import Reply
 from services.ocpp_client.reservation.reservations import Reservations
-from services.ocpp_client.rpc import Reply
-from services.ocpp_client.sqlite_atomic import atomic
-from services.ocpp_client.store import open_store
-from services.ocpp_client.transaction_store import TransactionStore
-from services.ocpp_client.tx_model import EvseRecord, Tx
+from services.ocpp_client.store import atomic, open_store
+from services.ocpp_client.transactions.model import EvseRecord, Tx
+from services.ocpp_client.transactions.store import TransactionStore
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 TOKEN = {"idToken": "04A1B2C3", "type": "ISO14443"}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.ocpp_client.customer_info.customer_information import paginate
-from tests.services.ocpp_client.customer_info.customer_rig import OTHER, TOKEN, CustomerRig
+from services.ocpp_client.diagnostics.customer_information import paginate
+from tests.services.ocpp_client.diagnostics.customer_rig import OTHER, TOKEN, CustomerRig
 
 
 @pytest.fixture
