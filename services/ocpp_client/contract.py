@@ -23,6 +23,15 @@ CSMS_STATE = {
     "last_message_at": "float?",  # UTC seconds of the last frame received from the CSMS
 }
 
+RESERVATION = {
+    "reservation_id": "int",
+    "evse_id": "int?",  # None: any EVSE (ReservationCtrlr.NonEvseSpecific)
+    "connector_type": "str?",
+    "id_token": "dict",  # IdTokenType as the CSMS sent it: {idToken, type, …}
+    "group_id_token": "dict?",
+    "expires_at": "str",  # expiryDateTime, RFC 3339 UTC
+}
+
 DEAD_LETTER = {
     "id": "int", "action": "str", "kind": "str", "payload": "dict", "attempts": "int",
     "queued_at": "float", "died_at": "float", "error": "str",
@@ -58,6 +67,8 @@ CONTRACT = Contract(
               "ongoing transactions on the whole station; the firmware service installs only at 0; at start and"
               " on every change"),
         *TRANSACTION_STATE,
+        Topic("reservations", {"reservations": [RESERVATION]},
+              "every reservation the station holds (H01), oldest first; at start and on every change"),
     ),
     commands=(
         Command("disconnect", {}, CSMS_STATE,

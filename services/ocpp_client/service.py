@@ -26,6 +26,7 @@ from bus import runtime
 from bus.client import BusClient
 from bus.envelope import Envelope
 from services.ocpp_client.availability.status import Availability
+from services.ocpp_client.availability.switch import AvailabilitySwitch, switch_variables
 from services.ocpp_client.clock import StationClock
 from services.ocpp_client.contract import CONTRACT
 from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
@@ -43,6 +44,8 @@ from services.ocpp_client.provisioning.remote import RemoteCommands
 from services.ocpp_client.provisioning.reset import Reset, Restarter, SupervisorRestarter
 from services.ocpp_client.provisioning.trigger import Trigger
 from services.ocpp_client.provisioning.variables import Provisioning
+from services.ocpp_client.reservation.block import ReservationBlock
+from services.ocpp_client.reservation.variables import reservation_variables
 from services.ocpp_client.security.events import SecurityEvents
 from services.ocpp_client.store import db_path, open_store
 from services.ocpp_client.transactions.service import TransactionService
@@ -66,7 +69,8 @@ def open_device_model(config: StationConfig, firmware: str, clock: StationClock)
         station_id=station.id, serial_number=station.serial_number, model=station.model, vendor=station.vendor,
         firmware_version=firmware, security_profile=config.csms.security_profile,
         basic_auth_password=config.csms.password)}
-    return DeviceModel(db_path(config.paths.data_dir), evses, seeds, clock=clock.now)
+    extra = [*reservation_variables(), *switch_variables(evse.id for evse in config.evses)]
+    return DeviceModel(db_path(config.paths.data_dir), evses, seeds, extra_variables=extra, clock=clock.now)
 
 
 # Not in the spec's list of security events, which has no entry for a SIM swap; the type is free text (≤ 50)
@@ -114,6 +118,17 @@ class OcppService(runtime.Service):
         self.availability = Availability(self.db, self.dm, self.clock, self.gate, connectors, peers,
                                          self.transactions)
         self.provisioning = Provisioning(self.dm, self.gate, self.link.apply_pending_password)
+        self.switch = AvailabilitySwitch(self.dm, self.gate, self.provisioning.set_variables,
+                                         self.availability.change_availability, self.availability.evse_level_operative,
+                                         connectors.evse_ids)
+        self.reservation = ReservationBlock(
+            self.db, self.dm, self.clock, self.gate, self.queue,
+            {evse.id: [c.type for c in evse.connectors] for evse in config.evses}, self.availability.base_status)
+        self.reservation.on_change(self.availability.reservations_changed)
+        self.reservation.on_change(self._state_changed)
+        self.availability.use_reservations(self.reservation.reservations.reserved,
+                                           self.reservation.reservations.evse_changed)
+        self.transactions.use_reservations(self.reservation.reservations)
         self.reset = Reset(self.db, self.dm, self.gate, self.queue, self.security, connectors, self.transactions,
                            self.make_restarter())
         self.trigger = Trigger(self.gate, connectors, peers, self.boot, self.availability, self.transactions,
@@ -133,6 +148,7 @@ class OcppService(runtime.Service):
         self.subscribe("evse_io.state.evse.", self.availability.on_evse_io_state)
         await self.publish_state("csms", self.csms_state())
         await self.publish_state("transactions", self.transactions_state())
+        await self.publish_state("reservations", self.reservation.state())
         await self.security.report("StartupOfTheDevice", f"boot reason {self.boot.reason}")
         self.reset.resume()
         self.firmware.start()
@@ -143,7 +159,7 @@ class OcppService(runtime.Service):
         loops: dict[str, Callable[[], Awaitable[None]]] = {
             "boot": self.boot.run, "queue": self.queue.run, "status": self.availability.run,
             "state": self._publish_loop,
-            **self.transactions.loops(),
+            **self.transactions.loops(), **self.reservation.loops(),
         }
         async with asyncio.TaskGroup() as tasks:
             for name, loop in loops.items():
@@ -192,7 +208,8 @@ class OcppService(runtime.Service):
             except TimeoutError:
                 pass
             self._dirty.clear()
-            for name, state in (("csms", self.csms_state()), ("transactions", self.transactions_state())):
+            for name, state in (("csms", self.csms_state()), ("transactions", self.transactions_state()),
+                                ("reservations", self.reservation.state())):
                 if state != published.get(name):
                     await self.publish_state(name, state)
                     published[name] = state

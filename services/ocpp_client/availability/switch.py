@@ -11,10 +11,13 @@ is the mapping only; the availability block runs the request it returns through 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from services.ocpp_client.device_model.catalog import AttributeSpec, VariableSpec
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.link.gate import CallGate
+from services.ocpp_client.link.rpc import Handler, Reply
 
 COMPONENT = "EVSE"
 VARIABLE = "AvailabilityStatus"
@@ -56,3 +59,43 @@ def set_variable_status(change_availability_status: str) -> str:
 def switch_value(operative: bool) -> str:
     """What GetVariables reads: the EVSE's availability as set (Operative → Available)."""
     return VALUES[0] if operative else VALUES[1]
+
+
+class AvailabilitySwitch:
+    """Serves `EVSE.AvailabilityStatus`: reads from the EVSE's availability as set, writes through
+    ChangeAvailability. Registered over the provisioning block's SetVariables handler, which still checks
+    and answers every entry; an Accepted write of the switch then runs ChangeAvailability for that EVSE and
+    takes its outcome (Scheduled is Accepted). The StatusNotification follows the SetVariablesResponse."""
+
+    def __init__(self, dm: DeviceModel, gate: CallGate, set_variables: Handler,
+                 change_availability: Callable[[dict[str, Any]], Awaitable[Reply]],
+                 evse_operative: Callable[[int], bool], evse_ids: Iterable[int]) -> None:
+        """`set_variables`: the handler this one wraps; `evse_operative(evse_id)`: the EVSE's own level."""
+        self._inner = set_variables
+        self._change_availability = change_availability
+        for evse_id in evse_ids:
+            dm.set_reader(COMPONENT, VARIABLE, lambda e=evse_id: switch_value(evse_operative(e)), evse_id=evse_id)
+        gate.register("SetVariables", self.set_variables)
+
+    async def set_variables(self, request: dict[str, Any]) -> Reply:
+        answer = await self._inner(request)
+        reply = answer if isinstance(answer, Reply) else Reply(answer)
+        after = [reply.after_sent] if reply.after_sent is not None else []
+        for data, result in zip(request["setVariableData"], reply.payload.get("setVariableResult", []), strict=False):
+            component, variable = data["component"], data["variable"]
+            evse = component.get("evse") or {}
+            if (result.get("attributeStatus") != "Accepted" or component.get("instance") or variable.get("instance")
+                    or not is_switch(component["name"], variable["name"], evse.get("id"), evse.get("connectorId"))):
+                continue
+            outcome = await self._change_availability(as_change_availability(evse["id"], data["attributeValue"]))
+            result["attributeStatus"] = set_variable_status(outcome.payload["status"])
+            if outcome.after_sent is not None:
+                after.append(outcome.after_sent)
+        if not after:
+            return reply
+
+        async def after_sent() -> None:
+            for work in after:
+                await work()
+
+        return Reply(reply.payload, after_sent=after_sent)
