@@ -33,6 +33,7 @@ from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTop
 from services.ocpp_client.device_model.keys import station_seeds
 from services.ocpp_client.device_model.model import DeviceModel
 from services.ocpp_client.device_model.values import InvalidValueError
+from services.ocpp_client.diagnostics.station_records import customer_information, station_records
 from services.ocpp_client.firmware.management import FirmwareManagement
 from services.ocpp_client.link.connection import LinkUp
 from services.ocpp_client.link.csms_link import CsmsLink
@@ -129,6 +130,11 @@ class OcppService(runtime.Service):
         self.availability.use_reservations(self.reservation.reservations.reserved,
                                            self.reservation.reservations.evse_changed)
         self.transactions.use_reservations(self.reservation.reservations)
+        self.customer_information = customer_information(self.gate.register, self.gate.send, self.clock.now,
+                                                         station_records(self.transactions.auth.authorizer.store,
+                                                                         self.transactions.tx.core.store, self.queue,
+                                                                         self.reservation.reservations,
+                                                                         connectors.evse_ids))
         self.reset = Reset(self.db, self.dm, self.gate, self.queue, self.security, connectors, self.transactions,
                            self.make_restarter())
         self.trigger = Trigger(self.gate, connectors, peers, self.boot, self.availability, self.transactions,

@@ -1,17 +1,16 @@
 """The customer-information block on one real ocpp.db holding the authorization tables, the transaction
 records, the durable outbound queue and the reservations; NotifyCustomerInformation pages are collected.
-`station_records` is how the service assembly fills CustomerRecords (wave 2 wires the same)."""
+CustomerRecords come from `station_records`, as in the service."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.ocpp_client.authorization.store import AuthStore, token_key
+from services.ocpp_client.authorization.store import AuthStore
 from services.ocpp_client.diagnostics.customer_information import CustomerInformation
-from services.ocpp_client.diagnostics.records import CustomerRecords
+from services.ocpp_client.diagnostics.station_records import station_records
 from services.ocpp_client.link.outbound_queue import OutboundQueue
 from services.ocpp_client.link.payload_schema import request_violation, response_violation
 from services.ocpp_client.link.rpc import Reply
@@ -24,44 +23,6 @@ T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 TOKEN = {"idToken": "04A1B2C3", "type": "ISO14443"}
 OTHER = {"idToken": "0BADCAFE", "type": "ISO14443"}
 ACCEPTED = {"status": "Accepted"}
-
-
-def station_records(auth: AuthStore, txs: TransactionStore, queue: OutboundQueue, reservations: Reservations,
-                    evse_ids: list[int]) -> CustomerRecords:
-    def find_transactions(token: Any) -> list[dict[str, Any]]:
-        found = []
-        for evse_id in evse_ids:
-            record = txs.load(evse_id)
-            if record is not None and record.tx is not None and token_key(record.id_token or {}) == token_key(token):
-                found.append({"transaction_id": record.tx.transaction_id, "evse_id": evse_id, "state": "ongoing"})
-        for message in queue.pending(limit=10_000):
-            payload = message.payload
-            if message.action == "TransactionEvent" and token_key(payload.get("idToken") or {}) == token_key(token):
-                found.append({"transaction_id": payload["transactionInfo"]["transactionId"],
-                              "evse_id": (payload.get("evse") or {}).get("id"),
-                              "state": f"{payload['eventType']} event not yet delivered to the CSMS"})
-        return found
-
-    def clear_cache_entry(token: Any) -> bool:
-        with atomic(auth.conn):
-            if auth.cache_entry(token) is None:
-                return False
-            auth.delete_cache(token)
-            return True
-
-    def known_tokens() -> list[dict[str, Any]]:
-        rows = auth.conn.execute("SELECT id_token FROM auth_cache UNION ALL SELECT id_token FROM auth_local_list")
-        return [json.loads(row[0]) for row in rows] + [r.id_token for r in reservations.all()]
-
-    def find_cache(token: Any) -> dict[str, Any] | None:
-        entry = auth.cache_entry(token)
-        return entry.id_token_info if entry is not None else None
-
-    return CustomerRecords(
-        find_cache_entry=find_cache, clear_cache_entry=clear_cache_entry, find_local_entry=auth.local_entry,
-        find_transactions=find_transactions,
-        find_reservations=lambda token: [r.as_dict() for r in reservations.for_token(token)],
-        clear_reservations=reservations.remove_for_token, known_tokens=known_tokens)
 
 
 class CustomerRig:
