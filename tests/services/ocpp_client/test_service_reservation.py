@@ -116,3 +116,25 @@ async def test_reservation_controller_variables_are_in_the_device_model(ocpp, cs
     reply = await csms.call(station.station.id, "ReserveNow", reserve_now(7))
     assert reply == {"status": "Rejected", "statusInfo": {"reasonCode": "NotEnabled"}}  # H01.FR.01
     assert not calls(csms, station, "StatusNotification", since)
+
+
+async def test_reserving_a_connector_type_shows_the_last_free_evse_reserved_tc_h_15(ocpp, csms, station, evse_io,
+                                                                                    probe) -> None:
+    await evse_io.publish(1, connector_status="Occupied", charging_state="EVConnected", cp_state="B")
+    since = mark(csms, station)
+    reply = await csms.call(station.station.id, "ReserveNow", reserve_now(21, evse_id=None, connectorType="sType2"))
+    assert reply == {"status": "Accepted"}
+    await wait_status(csms, station, 2, "Reserved", since)
+    await probe.wait_for("evse_io.state.evse.2", lambda e: e.body["connector_status"] == "Reserved")
+    reply = await csms.call(station.station.id, "ReserveNow", reserve_now(22, evse_id=None, connectorType="cCCS2"))
+    assert reply == {"status": "Rejected", "statusInfo": {"reasonCode": "UnknownConnectorType"}}
+
+
+async def test_bad_reservations_get_the_spec_answer_and_change_nothing(ocpp, csms, station, probe) -> None:
+    since = mark(csms, station)
+    reply = await csms.call(station.station.id, "ReserveNow", reserve_now(31, seconds=-60))
+    assert reply == {"status": "Rejected", "statusInfo": {"reasonCode": "InvalidValue"}}  # expiry in the past
+    reply = await csms.call(station.station.id, "ReserveNow", reserve_now(32, evse_id=9))
+    assert reply == {"status": "Rejected", "statusInfo": {"reasonCode": "UnknownEvse"}}
+    assert ocpp.reservation.reservations.all() == []
+    assert not calls(csms, station, "StatusNotification", since)
