@@ -2,17 +2,18 @@
 
 A thin assembly of the functional blocks, one sub-package each: link (OCPP-J, RPC, connection, TLS, the
 durable outbound queue, the registration gate), device_model, provisioning (boot, variables, reset, trigger,
-remote commands), authorization, transactions, availability, meter_values, security, firmware. Each block
-gets the narrow things it uses (the gate to register CALL handlers and send CALLs, the queue, the db
-connection to `<data_dir>/ocpp.db`, the device model, the clock, `Peers` for bus RPC, `subscribe`); the
-transactions block is handed to availability, reset, trigger and remote as a `TransactionActivity`
-(transactions/activity.py).
+remote commands), authorization, transactions, availability, reservation, diagnostics (customer information),
+meter_values, security, firmware. Each block gets the narrow things it uses (the gate to register CALL
+handlers and send CALLs, the queue, the db connection to `<data_dir>/ocpp.db`, the device model, the clock,
+`Peers` for bus RPC, `subscribe`); the transactions block is handed to availability, reset, trigger and
+remote as a `TransactionActivity` (transactions/activity.py).
 
 Bus in: `modem.state.modem` (ICCID/IMSI for BootNotification and the device model), `evse_io.state.evse.<n>`
 (connector status, charging hints), the durable streams `firmware.evt.status` and `evse_io.evt.session`,
 `evse_io.evt.token` (cards), `meter.evt.sample.<n>`. Bus out: `ocpp.state.csms`, `ocpp.state.transactions`,
-`ocpp.state.transaction.<n>`; commands to evse_io (authorize, stop, set_current_limit, set_availability,
-unlock) and firmware (update_firmware, get_log, status). Resets go through supervisord (provisioning/reset.py).
+`ocpp.state.transaction.<n>`, `ocpp.state.reservations`; commands to evse_io (authorize, stop,
+set_current_limit, set_availability, unlock, reserve) and firmware (update_firmware, get_log, status). Resets
+go through supervisord (provisioning/reset.py).
 """
 
 from __future__ import annotations
@@ -244,6 +245,7 @@ class OcppService(runtime.Service):
         self.gate.queue_held = False
         self.gate.update_gate()
         self.availability.poke()  # a change during the boot report
+        self.reservation.reservations.poke()  # the clock may have been set: expiry timer again
 
     async def _on_install_pending(self, topic: str, env: Envelope) -> None:
         body = env.body if isinstance(env.body, dict) else {}
