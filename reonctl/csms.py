@@ -2,7 +2,8 @@
 
 `call ACTION 'JSON'` sends a CSMS→station CALL and prints the station's answer; `messages [ACTION]` lists what
 the station sent; `stations` lists the connected stations; `transactions` shows each transaction rebuilt from the
-TransactionEvents the station sent; `token TOKEN STATUS [--group G]` sets how the CSMS answers for a card.
+TransactionEvents the station sent; `token TOKEN STATUS [--group G]` sets how the CSMS answers for a card;
+`reserve TOKEN [--evse N] [--minutes M]` and `cancel-reservation ID` make and end reservations (H01, H02).
 The CSMS program runs under supervisord in sim mode (`python -m sim.csms --config <station file>`: port,
 password and control socket from the station config).
 """
@@ -144,6 +145,41 @@ def transactions(config: StationConfig, as_json: bool) -> None:
                    f"  {tx['started_at'] or '?'} → {tx['ended_at'] or 'ongoing'}"
                    f"{' (' + tx['stopped_reason'] + ')' if tx['stopped_reason'] else ''}  {energy}"
                    f"  offline events {tx['offline_events']}" + (f"  {'; '.join(problems)}" if problems else ""))
+
+
+@csms.command()
+@click.argument("token")
+@click.option("--evse", type=int, help="the EVSE to reserve (default: any EVSE)")
+@click.option("--minutes", type=float, default=15.0, show_default=True, help="until expiryDateTime")
+@click.option("--id", "reservation_id", type=int, help="reservation id (default: a new one; an existing id replaces)")
+@click.option("--group", help="groupIdToken: cards of this group may use the reservation too")
+@click.option("--connector-type", help="ConnectorEnumType, e.g. sType2")
+@click.pass_obj
+def reserve(config: StationConfig, token: str, evse: int | None, minutes: float, reservation_id: int | None,
+            group: str | None, connector_type: str | None) -> None:
+    """Reserve an EVSE for card TOKEN (ReserveNow), e.g. `reonctl csms reserve 04A1B2C3 --evse 1 --minutes 30`."""
+    result = ask(config, {"cmd": "reserve", "station": config.station.id, "id_token": token, "evse": evse,
+                          "minutes": minutes, "reservation_id": reservation_id, "group_id": group,
+                          "connector_type": connector_type})
+    sent, response = result["request"], result["response"]
+    where = f"EVSE {sent['evseId']}" if "evseId" in sent else "any EVSE"
+    reason = (response.get("statusInfo") or {}).get("reasonCode")
+    click.echo(f"reservation {sent['id']} for {token} on {where} until {sent['expiryDateTime']}: "
+               f"{response['status']}" + (f" ({reason})" if reason else ""))
+    if response["status"] != "Accepted":
+        sys.exit(1)
+
+
+@csms.command("cancel-reservation")
+@click.argument("reservation_id", type=int)
+@click.pass_obj
+def cancel_reservation(config: StationConfig, reservation_id: int) -> None:
+    """Cancel reservation RESERVATION_ID (CancelReservation)."""
+    response = ask(config, {"cmd": "cancel_reservation", "station": config.station.id,
+                            "reservation_id": reservation_id})
+    click.echo(f"reservation {reservation_id}: {response['status']}")
+    if response["status"] != "Accepted":
+        sys.exit(1)
 
 
 def _span(tx: dict[str, Any]) -> str:

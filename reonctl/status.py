@@ -56,6 +56,9 @@ def collect(config: StationConfig) -> dict[str, Any]:
         "modem": _pick(state.get("modem.state.modem"),
                        ("iccid", "imsi", "imei", "operator", "registration", "signal_dbm", "link")),
         "firmware": _firmware(config, state),
+        "reservations_any_evse": [_reservation(r) for r in
+                                  (state.get("ocpp.state.reservations") or {}).get("reservations") or []
+                                  if isinstance(r, dict) and r.get("evse_id") is None],
     }
 
 
@@ -72,6 +75,7 @@ def _csms(config: StationConfig, state: dict[str, Any]) -> dict[str, Any]:
 
 def _evses(config: StationConfig, state: dict[str, Any], now: float) -> dict[str, Any]:
     out = {}
+    held = (state.get("ocpp.state.reservations") or {}).get("reservations") or []
     for evse in config.evses:
         io = state.get(f"evse_io.state.evse.{evse.id}") or {}
         tx = state.get(f"ocpp.state.transaction.{evse.id}") or {}
@@ -86,8 +90,17 @@ def _evses(config: StationConfig, state: dict[str, Any], now: float) -> dict[str
             "energy_wh": sample.get("energy_import_wh"),
             "power_w": sample.get("power_w"),
             "faults": io.get("faults", []),
+            "reservation": _reservation(next((r for r in held if r.get("evse_id") == evse.id), None)),
         }
     return out
+
+
+def _reservation(held: Any) -> dict[str, Any] | None:
+    """A reservation of `ocpp.state.reservations`: for whom (idToken), until when, its id."""
+    if not isinstance(held, dict):
+        return None
+    token = held.get("id_token") if isinstance(held.get("id_token"), dict) else {}
+    return {"id": held.get("reservation_id"), "id_token": token.get("idToken"), "until": held.get("expires_at")}
 
 
 def _meters(config: StationConfig, state: dict[str, Any], now: float) -> dict[str, Any]:
@@ -136,10 +149,16 @@ def render(doc: dict[str, Any]) -> str:
                   f"  queue {_v(c['queue_depth'])}  dead letters {_v(c['dead_letters'])}"]
     for evse_id, e in doc["evses"].items():
         m = doc["meters"].get(evse_id, {})
+        r = e.get("reservation")
+        if r:
+            lines.append(f"EVSE {evse_id}  reserved for {_v(r['id_token'])} until {_v(r['until'])}"
+                         f"  (reservation {_v(r['id'])})")
         lines.append(f"EVSE {evse_id}  {_v(e['connector_status'])}/{_v(e['charging_state'])}  CP {_v(e['cp_state'])}"
                      f"  relays {'closed' if e['relays_closed'] else 'open'}  limit {_v(e['current_limit_a'])} A"
                      f"  tx {_v(e['transaction_id'])}  {_v(e['energy_wh'])} Wh  {_v(e['power_w'])} W"
                      f"  meter {_v(m.get('link'))}" + (f"  faults {', '.join(e['faults'])}" if e["faults"] else ""))
+    for r in doc.get("reservations_any_evse") or []:
+        lines.append(f"Any EVSE  reserved for {_v(r['id_token'])} until {_v(r['until'])}  (reservation {_v(r['id'])})")
     mo = doc["modem"]
     lines.append(f"Modem {_v(mo['link'])}  {_v(mo['operator'])} {_v(mo['registration'])}  {_v(mo['signal_dbm'])} dBm"
                  f"  ICCID {_v(mo['iccid'])}  IMSI {_v(mo['imsi'])}")

@@ -34,6 +34,15 @@ INSTALLED_CERTIFICATE = {
     "not_before": "str", "not_after": "str",  # ISO 8601, UTC
 }
 
+RESERVATION = {
+    "reservation_id": "int",
+    "evse_id": "int?",  # None: any EVSE (ReservationCtrlr.NonEvseSpecific)
+    "connector_type": "str?",
+    "id_token": "dict",  # IdTokenType as the CSMS sent it: {idToken, type, …}
+    "group_id_token": "dict?",
+    "expires_at": "str",  # expiryDateTime, RFC 3339 UTC
+}
+
 DEAD_LETTER = {
     "id": "int", "action": "str", "kind": "str", "payload": "dict", "attempts": "int",
     "queued_at": "float", "died_at": "float", "error": "str",
@@ -70,6 +79,8 @@ CONTRACT = Contract(
               " on every change. Since the service started (transactions/counts.py): started, ended {stoppedReason: n},"
               " authorizations {idTokenInfo status: n}"),
         *TRANSACTION_STATE,
+        Topic("reservations", {"reservations": [RESERVATION]},
+              "every reservation the station holds (H01), oldest first; at start and on every change"),
     ),
     commands=(
         Command("disconnect", {}, CSMS_STATE,

@@ -2,19 +2,20 @@
 
 A thin assembly of the functional blocks, one sub-package each: link (OCPP-J, RPC, connection, TLS, the
 durable outbound queue, the registration gate), device_model, provisioning (boot, variables, reset, trigger,
-remote commands), authorization, transactions, availability, meter_values, security, firmware, monitoring
-(NotifyEvent, variable monitoring, DataTransfer REWATT). Each block
-gets the narrow things it uses (the gate to register CALL handlers and send CALLs, the queue, the db
-connection to `<data_dir>/ocpp.db`, the device model, the clock, `Peers` for bus RPC, `subscribe`); the
+remote commands), authorization, transactions, availability, reservation, diagnostics (customer information),
+meter_values, security, certificates, firmware, monitoring (NotifyEvent, variable monitoring, DataTransfer
+REWATT). Each block gets the narrow things it uses (the gate to register CALL handlers and send CALLs, the queue,
+the db connection to `<data_dir>/ocpp.db`, the device model, the clock, `Peers` for bus RPC, `subscribe`); the
 transactions block is handed to availability, reset, trigger and remote as a `TransactionActivity`
 (transactions/activity.py).
 
 Bus in: `modem.state.modem` (ICCID/IMSI for BootNotification and the device model), `evse_io.state.evse.<n>`
 (connector status, charging hints), the durable streams `firmware.evt.status` and `evse_io.evt.session`,
 `evse_io.evt.token` (cards), `meter.evt.sample.<n>`, `meter.state.meter.<n>` and `bus.state.services`
-(monitoring: problems, EVSE.Power, the REWATT health summary). Bus out: `ocpp.state.csms`, `ocpp.state.transactions`,
-`ocpp.state.transaction.<n>`; commands to evse_io (authorize, stop, set_current_limit, set_availability,
-unlock) and firmware (update_firmware, get_log, status). Resets go through supervisord (provisioning/reset.py).
+(monitoring: problems, EVSE.Power, the REWATT health summary). Bus out: `ocpp.state.csms`,
+`ocpp.state.transactions`, `ocpp.state.transaction.<n>`, `ocpp.state.reservations`; commands to evse_io
+(authorize, stop, set_current_limit, set_availability, unlock, reserve) and firmware (update_firmware, get_log,
+status). Resets go through supervisord (provisioning/reset.py).
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from bus import runtime
 from bus.client import BusClient
 from bus.envelope import Envelope
 from services.ocpp_client.availability.status import Availability
+from services.ocpp_client.availability.switch import AvailabilitySwitch
 from services.ocpp_client.certificates.block import Certificates
 from services.ocpp_client.clock import StationClock
 from services.ocpp_client.contract import CONTRACT
 from services.ocpp_client.device_model.keys import DeviceModelKeyError
 from services.ocpp_client.device_model.values import InvalidValueError
+from services.ocpp_client.diagnostics.station_records import customer_information, station_records
 from services.ocpp_client.firmware.management import FirmwareManagement
 from services.ocpp_client.link.connection import LinkUp
 from services.ocpp_client.link.csms_link import CsmsLink
@@ -46,6 +49,7 @@ from services.ocpp_client.provisioning.reset import Reset, Restarter, Supervisor
 from services.ocpp_client.provisioning.station_file import config_key, open_device_model
 from services.ocpp_client.provisioning.trigger import Trigger
 from services.ocpp_client.provisioning.variables import Provisioning
+from services.ocpp_client.reservation.block import ReservationBlock
 from services.ocpp_client.security.events import SecurityEvents
 from services.ocpp_client.store import open_store
 from services.ocpp_client.transactions.service import TransactionService
@@ -114,6 +118,22 @@ class OcppService(runtime.Service):
                                          self.transactions)
         self.transactions.status_order = self.availability  # status changes before the events (E02/E03)
         self.provisioning = Provisioning(self.dm, self.gate, self.link.apply_pending_password)
+        self.switch = AvailabilitySwitch(self.dm, self.gate, self.provisioning.set_variables,
+                                         self.availability.change_availability, self.availability.evse_level_operative,
+                                         connectors.evse_ids)
+        self.reservation = ReservationBlock(
+            self.db, self.dm, self.clock, self.gate, self.queue,
+            {evse.id: [c.type for c in evse.connectors] for evse in config.evses}, self.availability.base_status)
+        self.reservation.on_change(self.availability.reservations_changed)
+        self.reservation.on_change(self._state_changed)
+        self.availability.use_reservations(self.reservation.reservations.reserved,
+                                           self.reservation.reservations.evse_changed)
+        self.transactions.use_reservations(self.reservation.reservations)
+        self.customer_information = customer_information(self.gate.register, self.gate.send, self.clock.now,
+                                                         station_records(self.transactions.auth.authorizer.store,
+                                                                         self.transactions.tx.core.store, self.queue,
+                                                                         self.reservation.reservations,
+                                                                         connectors.evse_ids))
         self.reset = Reset(self.db, self.dm, self.gate, self.queue, self.security, connectors, self.transactions,
                            self.make_restarter())
         self.trigger = Trigger(self.gate, connectors, peers, self.boot, self.availability, self.transactions,
@@ -143,6 +163,7 @@ class OcppService(runtime.Service):
         self.subscribe("evse_io.state.evse.", self.availability.on_evse_io_state)
         await self.publish_state("csms", self.csms_state())
         await self.publish_state("transactions", self.transactions_state())
+        await self.publish_state("reservations", self.reservation.state())
         await self.security.report("StartupOfTheDevice", f"boot reason {self.boot.reason}")
         self.reset.resume()
         self.firmware.start()
@@ -154,7 +175,7 @@ class OcppService(runtime.Service):
         loops: dict[str, Callable[[], Awaitable[None]]] = {
             "boot": self.boot.run, "queue": self.queue.run, "status": self.availability.run,
             "state": self._publish_loop, "certificates": self.certificates.run,
-            **self.transactions.loops(), **self.monitoring.loops(),
+            **self.transactions.loops(), **self.monitoring.loops(), **self.reservation.loops(),
         }
         async with asyncio.TaskGroup() as tasks:
             for name, loop in loops.items():
@@ -208,7 +229,8 @@ class OcppService(runtime.Service):
             except TimeoutError:
                 pass
             self._dirty.clear()
-            for name, state in (("csms", self.csms_state()), ("transactions", self.transactions_state())):
+            for name, state in (("csms", self.csms_state()), ("transactions", self.transactions_state()),
+                                ("reservations", self.reservation.state())):
                 if state != published.get(name):
                     await self.publish_state(name, state)
                     published[name] = state
@@ -243,6 +265,7 @@ class OcppService(runtime.Service):
         self.gate.queue_held = False
         self.gate.update_gate()
         self.availability.poke()  # a change during the boot report
+        self.reservation.reservations.poke()  # the clock may have been set: expiry timer again
 
     async def _on_install_pending(self, topic: str, env: Envelope) -> None:
         body = env.body if isinstance(env.body, dict) else {}

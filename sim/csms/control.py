@@ -12,6 +12,9 @@ A unix stream socket; one JSON object per line in, one per line out, in the bus 
     {"cmd": "set_password", "passwords": ["..."], "station": null}
     {"cmd": "send_raw", "station": "CS01", "text": "[2,\"1\",\"Reset\",{}]"}
     {"cmd": "disconnect", "station": "CS01"}
+    {"cmd": "reserve", "station": "CS01", "id_token": "04A1B2C3", "evse": 1, "minutes": 15}
+                                                               -> {"request": {...}, "response": {...}}
+    {"cmd": "cancel_reservation", "station": "CS01", "reservation_id": 7} -> {"status": "Accepted"}
 Errors: {"ok": false, "error": {"code": "...", "message": "...", "details": {...}}}; the code is the
 station's CALLERROR code, or BadRequest / NotConnected / Timeout.
 """
@@ -27,6 +30,7 @@ import socket
 from typing import Any
 
 from sim.csms.policy import CsmsCallError, StationNotConnected
+from sim.csms.reservations import reserve_now_request
 from sim.csms.server import DevCsms
 
 log = logging.getLogger("sim.csms.control")
@@ -119,6 +123,16 @@ class ControlServer:
         if cmd == "disconnect":
             await csms.disconnect(request["station"])
             return None
+        if cmd == "reserve":
+            payload = reserve_now_request(
+                request["id_token"], evse_id=request.get("evse"), minutes=float(request.get("minutes", 15)),
+                reservation_id=request.get("reservation_id"), group_id=request.get("group_id"),
+                connector_type=request.get("connector_type"))
+            response = await csms.call(request["station"], "ReserveNow", payload)
+            return {"request": payload, "response": response}
+        if cmd == "cancel_reservation":
+            return await csms.call(request["station"], "CancelReservation",
+                                   {"reservationId": int(request["reservation_id"])})
         raise BadRequest(f"unknown cmd {cmd!r}")
 
 

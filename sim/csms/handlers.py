@@ -89,3 +89,11 @@ class CsmsHandlers(ChargePoint):
     @on(Action.data_transfer)
     def on_data_transfer(self, **_: Any) -> call_result.DataTransfer:
         return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.reservation_status_update)
+    def on_reservation_status_update(self, **_: Any) -> call_result.ReservationStatusUpdate:
+        return call_result.ReservationStatusUpdate()
+
+    @on(Action.notify_customer_information)
+    def on_notify_customer_information(self, **_: Any) -> call_result.NotifyCustomerInformation:
+        return call_result.NotifyCustomerInformation()

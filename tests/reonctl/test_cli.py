@@ -37,9 +37,11 @@ def test_status_of_a_station_that_is_not_running_exits_1(tmp_path) -> None:
     doc = json.loads(result.output)
     assert doc["services"]["bus"] == {"state": "NOT_STARTED", "pid": None, "uptime_s": None, "alive": False,
                                       "last_heartbeat_s": None, "restarts": 0, "problems": []}
-    assert set(doc) == {"station", "services", "csms", "evses", "meters", "modem", "firmware"}
+    assert set(doc) == {"station", "services", "csms", "evses", "meters", "modem", "firmware",
+                        "reservations_any_evse"}
     assert set(doc["evses"]["1"]) == {"connector_status", "charging_state", "cp_state", "relays_closed",
-                                      "current_limit_a", "transaction_id", "energy_wh", "power_w", "faults"}
+                                      "current_limit_a", "transaction_id", "energy_wh", "power_w", "faults",
+                                      "reservation"}
     assert doc["station"]["model"] == "REON" and doc["station"]["vendor"] == "REWATT"
 
 

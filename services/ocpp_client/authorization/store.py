@@ -154,6 +154,11 @@ class AuthStore:
     def clear_cache(self) -> int:
         return self.conn.execute("DELETE FROM auth_cache").rowcount
 
+    def known_tokens(self) -> list[dict[str, Any]]:
+        """Every idToken in the cache and the local list (customer information, N09)."""
+        rows = self.conn.execute("SELECT id_token FROM auth_cache UNION ALL SELECT id_token FROM auth_local_list")
+        return [json.loads(row[0]) for row in rows]
+
     def cache_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM auth_cache").fetchone()[0])
 

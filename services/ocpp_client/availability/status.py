@@ -7,7 +7,10 @@ runs on an EVSE (hooks.active_transactions), an Inoperative is answered Schedule
 once the transaction is over; evse_io itself also schedules while its session is authorized or powered.
 
 The status of a connector is evse_io's `connector_status`, shown Unavailable while it would be Available or
-Reserved but the connector is Inoperative at some level; no evse_io state yet → Unavailable.
+Reserved but the connector is Inoperative at some level; no evse_io state yet → Unavailable. Reserved comes
+from the reservation block (`use_reservations`): shown while the EVSE is reserved and would be Available, and
+evse_io is told (`reserve`) so that its state agrees; the reservation block hears of every EVSE state change
+(`evse_changed`: a Faulted or Inoperative EVSE ends its reservation, H01.FR.17).
 StatusNotification goes for every connector after boot Accepted, for every connector whose status differs
 from the one last delivered (a change, or a change while offline: B04.FR.02), and for all after an offline
 period longer than OfflineThreshold (B04.FR.01). The device model's AvailabilityState follows.
@@ -28,6 +31,7 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bus.envelope import Envelope
@@ -78,8 +82,11 @@ class Availability:
         self._hold_until = 0.0
         self._report_lock = asyncio.Lock()
         self._syncing: set[int] = set()
+        self._reserving: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.firmware_hold = False
+        self._reserved: Callable[[int], bool] = lambda _evse_id: False
+        self._evse_changed: Callable[[int], object] = lambda _evse_id: None
         gate.register("ChangeAvailability", self.change_availability)
         transactions.on_change(self._transactions_changed)
 
@@ -110,11 +117,60 @@ class Availability:
         return any(self.connector_operative(e, c) for e, c in self.connectors if e == evse_id)
 
     def status(self, evse_id: int, connector_id: int) -> str:
+        base = self._unreserved_status(evse_id, connector_id)
+        return "Reserved" if base == "Available" and self._reserved(evse_id) else base
+
+    def _unreserved_status(self, evse_id: int, connector_id: int) -> str:
         io = self._io.get(evse_id)
         base = io["connector_status"] if io else "Unavailable"
         if base in ("Available", "Reserved") and not self.connector_operative(evse_id, connector_id):
             return "Unavailable"
-        return base
+        return "Available" if base == "Reserved" else base
+
+    def base_status(self, evse_id: int) -> str:
+        """The EVSE's state for the reservation block, reservations not counted: Occupied, Available, Faulted
+        or Unavailable (the first that one of its connectors has, in that order)."""
+        statuses = {self._unreserved_status(e, c) for e, c in self.connectors if e == evse_id}
+        return next((s for s in ("Occupied", "Available", "Faulted") if s in statuses), "Unavailable")
+
+    def evse_level_operative(self, evse_id: int) -> bool:
+        """The EVSE's own level as set by ChangeAvailability (or the availability switch)."""
+        return self._level(evse_id, 0)
+
+    # ---- reservations -----------------------------------------------------------------------------
+
+    def use_reservations(self, reserved: Callable[[int], bool], evse_changed: Callable[[int], object]) -> None:
+        """`reserved(evse_id)`: the EVSE shows Reserved; `evse_changed(evse_id)`: its state changed."""
+        self._reserved = reserved
+        self._evse_changed = evse_changed
+
+    def reservations_changed(self) -> None:
+        """What is reserved changed: report the statuses, bring evse_io's `reserved` in line."""
+        for evse_id in self.connectors.evse_ids:
+            self._update_device_model(evse_id)
+            self._sync_reserved(evse_id)
+        self._dirty.set()
+
+    def _sync_reserved(self, evse_id: int) -> None:
+        io = self._io.get(evse_id)
+        if io is not None and bool(io.get("reserved")) != self._reserved(evse_id) and evse_id not in self._reserving:
+            self._spawn(self._reserve_evse_io(evse_id))
+
+    async def _reserve_evse_io(self, evse_id: int) -> None:
+        if not self.peers.running("evse_io"):
+            return
+        self._reserving.add(evse_id)
+        try:
+            wanted = self._reserved(evse_id)
+            reply = await self.peers.call("evse_io", "reserve", {"evse": evse_id, "reserved": wanted},
+                                          deadline_s=EVSE_IO_DEADLINE_S)
+        except RpcError as exc:
+            log.warning("evse_io reserve(%d) failed: %s", evse_id, exc)
+            return
+        finally:
+            self._reserving.discard(evse_id)
+        if isinstance(reply, dict) and bool(reply.get("reserved")) != self._reserved(evse_id):
+            self._sync_reserved(evse_id)  # changed again meanwhile
 
     # ---- evse_io ----------------------------------------------------------------------------------
 
@@ -135,6 +191,8 @@ class Availability:
         self._note_changes(evse_id, self._io_at[evse_id])
         async with self._io_changed:
             self._io_changed.notify_all()
+        self._evse_changed(evse_id)
+        self._sync_reserved(evse_id)
         if all(self._io.get(evse_id, {}).get("link_up") for evse_id in self.connectors.evse_ids):
             self._io_seen.set()  # every MCU answers: evse_io's status is not just its start-up Unavailable
         self._update_device_model(evse_id)
@@ -208,6 +266,7 @@ class Availability:
             if reply is not None:
                 self._io[evse_id] = reply
             self._update_device_model(evse_id)
+            self._evse_changed(evse_id)  # Inoperative ends a reservation (Removed)
         self._update_station_model()
         return Reply({"status": "Scheduled" if scheduled else "Accepted"}, after_sent=self._release_hold)
 

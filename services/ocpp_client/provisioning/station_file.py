@@ -8,12 +8,14 @@ value the model refuses stops `reonctl up` before anything starts, as a ConfigEr
 
 from __future__ import annotations
 
+from services.ocpp_client.availability.switch import switch_variables
 from services.ocpp_client.certificates.variables import VARIABLES as CERTIFICATE_VARIABLES
 from services.ocpp_client.clock import StationClock
 from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
 from services.ocpp_client.device_model.keys import DeviceModelKeyError, station_seeds
 from services.ocpp_client.device_model.model import DeviceModel
 from services.ocpp_client.monitoring.variables import block_variables
+from services.ocpp_client.reservation.variables import reservation_variables
 from services.ocpp_client.store import db_path
 from station.config import ConfigError, StationConfig
 
@@ -46,7 +48,8 @@ def open_device_model(config: StationConfig, firmware: str, clock: StationClock 
         basic_auth_password=config.csms.password)}
     return DeviceModel(db or db_path(config.paths.data_dir), evses, seeds, clock=clock.now if clock else None,
                        extra_variables=(*block_variables(evses, has_modem=config.modem.enabled),
-                                        *CERTIFICATE_VARIABLES))
+                                        *CERTIFICATE_VARIABLES, *reservation_variables(),
+                                        *switch_variables(evse.id for evse in config.evses)))
 
 
 def check(config: StationConfig) -> None:

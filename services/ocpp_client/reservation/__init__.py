@@ -1,3 +1,3 @@
-"""Reservation (functional block H): ReserveNow, CancelReservation, ReservationStatusUpdate. Room for the
-reservation issue.
+"""Reservation (functional block H): ReserveNow, CancelReservation, use of a reserved EVSE, expiry and
+ReservationStatusUpdate (H01–H04); `block.py` is what the service assembles.
 """

@@ -2,13 +2,14 @@
 service's state), as Protocols: they receive the object at construction and call it when they need it.
 
 transactions/service.py (`TransactionService`) implements `TransactionActivity`; meter_values/service.py
-(`MeterService`) implements `MeterTrigger`; authorization/service.py (`AuthService`) implements `AuthCache`.
+(`MeterService`) implements `MeterTrigger`; reservation/reservations.py (`Reservations`) implements
+`ReservationUse`; authorization/service.py (`AuthService`) implements `AuthCache`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 #: The work that sends a triggered message, started once the TriggerMessageResponse is on the wire.
 TriggerWork = Callable[[], Awaitable[None]]
@@ -30,6 +31,30 @@ class TransactionActivity(Protocol):
 
     def trigger_transaction_event(self, evse_id: int | None) -> TriggerWork | None:
         """TriggerMessage TransactionEvent: the work to run after the response, or None to answer Rejected."""
+
+
+class ReservationUse(Protocol):
+    """What the transactions block asks the reservation block (H03), reservation/reservations.py."""
+
+    def may_start(self, evse_id: int, id_token: Mapping[str, Any] | None,
+                  group_id_token: Mapping[str, Any] | None = None) -> bool:
+        """Whether this token may start on the EVSE (a reserved EVSE: only its idToken or group)."""
+
+    def consume(self, evse_id: int, id_token: Mapping[str, Any] | None,
+                group_id_token: Mapping[str, Any] | None = None) -> int | None:
+        """The token's authorization starts on the EVSE: its reservation there ends; the reservationId."""
+
+
+class NoReservations:
+    """ReservationUse of a station without reservations: anyone may start anywhere."""
+
+    def may_start(self, evse_id: int, id_token: Mapping[str, Any] | None,
+                  group_id_token: Mapping[str, Any] | None = None) -> bool:
+        return True
+
+    def consume(self, evse_id: int, id_token: Mapping[str, Any] | None,
+                group_id_token: Mapping[str, Any] | None = None) -> int | None:
+        return None
 
 
 class MeterTrigger(Protocol):

@@ -27,6 +27,7 @@ from services.ocpp_client.meter_values.sampling import (
     phases_in_use,
 )
 from services.ocpp_client.store import atomic
+from services.ocpp_client.transactions.activity import NoReservations, ReservationUse
 from services.ocpp_client.transactions.events import ENDED, STARTED, UPDATED, EvseCommand, TxOutput, transaction_event
 from services.ocpp_client.transactions.model import (
     CHARGING,
@@ -81,6 +82,7 @@ class TxCore:
         self.sample_persist_s = sample_persist_s
         self.max_sample_age_s = max_sample_age_s
         self.samples: dict[int, dict[str, Any]] = {}
+        self.reservations: ReservationUse = NoReservations()  # the reservation block, set by the assembly
         with atomic(conn):
             self.store = TransactionStore(conn)
 
@@ -143,10 +145,11 @@ class TxCore:
         rec, tx = st.rec, st.rec.tx
         assert tx is not None
         state = state or charging_state(rec, st.now)
-        remote_start_id = None
+        remote_start_id = reservation_id = None
         if rec.auth_unreported and rec.authorized:
             id_token = id_token or rec.id_token
             remote_start_id = rec.auth_remote_start_id
+            reservation_id, rec.auth_reservation_id = rec.auth_reservation_id, None
             if remote_start_id is not None and event_type != ENDED:
                 trigger = "RemoteStart"  # the first event after RequestStartTransaction says so (Part 6 §2.1)
             rec.auth_unreported = False
@@ -162,7 +165,8 @@ class TxCore:
         payload = transaction_event(
             event_type=event_type, at=at, trigger_reason=trigger, seq_no=tx.seq_no,
             transaction_id=tx.transaction_id, charging_state=state, stopped_reason=stopped_reason,
-            remote_start_id=remote_start_id, time_spent_charging_s=self.time_charging(tx, st.now),
+            remote_start_id=remote_start_id, reservation_id=reservation_id,
+            time_spent_charging_s=self.time_charging(tx, st.now),
             evse_id=rec.evse_id, connector_id=rec.connector_id, id_token=id_token,
             meter_values=meter_values or [], number_of_phases_used=phases, cable_max_current_a=cable)
         tx.seq_no += 1
@@ -252,6 +256,7 @@ class TxCore:
         rec.group_id_token = dict(group_id_token) if group_id_token else None
         rec.auth_unreported = True
         rec.auth_remote_start_id = remote_start_id
+        rec.auth_reservation_id = self.reservations.consume(rec.evse_id, id_token, group_id_token)  # same commit
         rec.charged_since_auth = False
         rec.stop_reason = None
         rec.suspended = False

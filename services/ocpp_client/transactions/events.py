@@ -63,6 +63,7 @@ def transaction_event(
     charging_state: str | None = None,
     stopped_reason: str | None = None,
     remote_start_id: int | None = None,
+    reservation_id: int | None = None,
     time_spent_charging_s: float | None = None,
     evse_id: int | None = None,
     connector_id: int | None = None,
@@ -90,6 +91,8 @@ def transaction_event(
     }
     if meter_values:
         payload["meterValue"] = [dict(value) for value in meter_values]
+    if reservation_id is not None:
+        payload["reservationId"] = reservation_id  # H03.FR.10
     if number_of_phases_used is not None:
         payload["numberOfPhasesUsed"] = number_of_phases_used
     if cable_max_current_a is not None:

@@ -122,6 +122,7 @@ class EvseRecord(_Record):
     group_id_token: dict[str, Any] | None = None
     auth_unreported: bool = False  # the next TransactionEvent carries idToken (and RemoteStart if remote)
     auth_remote_start_id: int | None = None
+    auth_reservation_id: int | None = None  # the reservation this authorization used (H03.FR.09), unreported
     pending_remote: dict[str, Any] | None = None  # RequestStartTransaction awaiting authorization
     max_current_a: float | None = None
     connect_deadline: float | None = None  # EVConnectionTimeOut

@@ -52,7 +52,13 @@ class RemoteRequests:
         """Handle a (schema-valid) RequestStartTransactionRequest."""
         if request.get("chargingProfile") is not None:
             return _rejected("UnsupportedParam", "chargingProfile: smart charging is not supported")
-        available = evse_available or (lambda _evse: True)
+        id_token, group = dict(request["idToken"]), request.get("groupIdToken")
+        reservations = self.core.reservations
+
+        def available(evse_id: int) -> bool:  # and not reserved for another idToken (H03, TC_H_02)
+            return (evse_available is None or evse_available(evse_id)) and reservations.may_start(
+                evse_id, id_token, group)
+
         evse_id = request.get("evseId")
         if evse_id is None:
             evse_id = self._pick_evse(available)
@@ -61,10 +67,8 @@ class RemoteRequests:
         if evse_id not in self.core.evses:
             return _rejected("UnknownEvse")
         if not available(evse_id):
-            return _rejected("InvalidValue", f"EVSE {evse_id} is not available")
-        id_token = dict(request["idToken"])
+            return _rejected("InvalidValue", f"EVSE {evse_id} is not available (or reserved for another)")
         remote_start_id = request.get("remoteStartId")
-        group = request.get("groupIdToken")
         result = RemoteStartResult({"status": "Accepted"})
         with self.core.step(evse_id, now, result.output) as st:
             rec = st.rec

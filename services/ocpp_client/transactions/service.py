@@ -38,7 +38,7 @@ from services.ocpp_client.link.rpc import Reply
 from services.ocpp_client.meter_values.sampling import energy_wh, parse_utc, utc_text
 from services.ocpp_client.meter_values.service import MeterService
 from services.ocpp_client.peers import Peers
-from services.ocpp_client.transactions.activity import TriggerWork
+from services.ocpp_client.transactions.activity import ReservationUse, TriggerWork
 from services.ocpp_client.transactions.counts import TxCounts
 from services.ocpp_client.transactions.events import UPDATED
 from services.ocpp_client.transactions.manager import (
@@ -136,6 +136,11 @@ class TransactionService:
         self.auth.start()
         self.meter.start()
         self.consumer.start()
+
+    def use_reservations(self, reservations: ReservationUse) -> None:
+        """Tokens on a reserved EVSE: only the reserving one or its group starts (H03); the reservation ends
+        with the authorization's commit and its id goes in the TransactionEvent."""
+        self.tx.core.reservations = reservations
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """The tasks service.run() keeps running: evse_io commands, timers, state."""

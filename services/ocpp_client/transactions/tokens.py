@@ -8,6 +8,7 @@ verdict goes to `on_authorization`. The idTokenInfo in a TransactionEventRespons
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from services.ocpp_client.authorization.store import same_token
 from services.ocpp_client.meter_values.sampling import energy_wh
 from services.ocpp_client.transactions.core import TxCore
 from services.ocpp_client.transactions.events import TxOutput
+
+log = logging.getLogger("reon.ocpp.transactions")
 
 
 @dataclass
@@ -70,6 +73,10 @@ class TokenInputs:
                     self.core.end_authorization(st, "Local", "StopAuthorized", id_token=id_token)
             elif accepted:
                 group = group_of(id_token_info) or (pending or {}).get("group_id_token")
+                if not self.core.reservations.may_start(evse_id, id_token, group):
+                    log.info("EVSE %d: %s may not start here: reserved for another idToken (H03)", evse_id,
+                             id_token.get("idToken"))
+                    return out
                 remote_start_id = pending.get("remote_start_id") if pending else None
                 self.core.grant(st, id_token, group, remote_start_id, "RemoteStart" if pending else "Authorized")
         return out

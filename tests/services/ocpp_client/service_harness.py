@@ -150,8 +150,14 @@ class EvseIoStandIn:
                 changes: dict[str, Any] = {"availability_requested": wanted}
                 if not busy or wanted == "Operative":
                     changes["availability"] = wanted
-                    if state["connector_status"] in ("Available", "Unavailable"):
-                        changes["connector_status"] = "Available" if wanted == "Operative" else "Unavailable"
+                    if state["connector_status"] in ("Available", "Unavailable", "Reserved"):
+                        idle = "Reserved" if state["reserved"] else "Available"
+                        changes["connector_status"] = idle if wanted == "Operative" else "Unavailable"
+                await self.publish(evse_id, **changes)
+            if name == "reserve":
+                changes = {"reserved": args["reserved"]}
+                if state["connector_status"] in ("Available", "Reserved"):
+                    changes["connector_status"] = "Reserved" if args["reserved"] else "Available"
                 await self.publish(evse_id, **changes)
             return state
         return handle
