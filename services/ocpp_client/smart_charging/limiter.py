@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,8 +40,9 @@ class EvseLimit:
 
 
 def _floor_min(current_a: float) -> float:
-    """IEC 61851-1: no PWM offer below 6 A: such a limit pauses (0)."""
-    return 0.0 if current_a < MIN_OFFER_A else round(current_a, 1)
+    """Rounded down to 0.1 A (never above the cap); IEC 61851-1: no PWM offer below 6 A, so 0 = paused."""
+    current_a = math.floor(current_a * 10 + 1e-6) / 10
+    return 0.0 if current_a < MIN_OFFER_A else current_a
 
 
 class Limiter:
