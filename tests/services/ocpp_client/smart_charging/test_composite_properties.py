@@ -6,6 +6,7 @@ profile before the station-wide one) checks the composite at random instants.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -94,7 +95,7 @@ def test_composite_periods_are_contiguous_from_zero(found: list[Profile], start_
     assert starts == sorted(set(starts)) and starts[-1] < WINDOW_S
     merged = result.merged_periods()
     assert all(a["limit"] != b["limit"] or a["numberPhases"] != b["numberPhases"]
-               for a, b in zip(merged, merged[1:], strict=False))
+               for a, b in itertools.pairwise(merged))
 
 
 @settings(max_examples=300, deadline=None)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from services.ocpp_client.smart_charging.store import Criteria, ProfileStore
 from tests.services.ocpp_client.smart_charging.builders import at, open_db, profile
@@ -71,8 +74,6 @@ def test_a_failed_write_changes_nothing(tmp_path: Path) -> None:
     store = ProfileStore(db)
     store.put(profile(1, profile_id=1))
     db.execute("CREATE TRIGGER no_delete BEFORE DELETE ON charging_profiles BEGIN SELECT RAISE(ABORT, 'no'); END")
-    try:
+    with pytest.raises(sqlite3.IntegrityError):
         store.remove([1])
-    except Exception:  # noqa: BLE001
-        pass
     assert store.get(1) is not None and len(ProfileStore(db)) == 1
