@@ -181,7 +181,8 @@ async def test_every_k_call_is_not_supported_while_smart_charging_is_disabled(tm
     """TC_K_15_CS (K01.FR.29): CALLERROR NotSupported."""
     rig = Rig(tmp_path / "ocpp.db", Settings(enabled=False))
     for action, payload in (("SetChargingProfile", {"evseId": 1, "chargingProfile": profile_payload()}),
-                            ("ClearChargingProfile", {}), ("GetChargingProfiles", {"requestId": 1, "chargingProfile": {}}),
+                            ("ClearChargingProfile", {}),
+                            ("GetChargingProfiles", {"requestId": 1, "chargingProfile": {}}),
                             ("GetCompositeSchedule", {"evseId": 1, "duration": 60})):
         with pytest.raises(CallError) as caught:
             await rig.call(action, payload)
