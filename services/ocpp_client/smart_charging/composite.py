@@ -243,7 +243,7 @@ def _limit_at(by_purpose: dict[str, list[_Timeline]], evse: Evse, offset_s: floa
         best_a, source = evse.external_limit_a, Source("ChargingStationExternalConstraints")
     for profile, period in in_force:
         current_a = to_amps(period.limit, profile.schedule.rate_unit, period.number_phases or phases, voltage_v)
-        if current_a < best_a:
+        if current_a <= best_a:  # a profile in force is named even when it allows the EVSE's maximum
             best_a, source = current_a, Source(profile.purpose, profile.profile_id)
     best_a = max(best_a, 0.0)
     limit = round(from_amps(best_a, rate_unit, phases, voltage_v), LIMIT_DECIMALS)
