@@ -31,6 +31,7 @@ log = logging.getLogger("reon.ocpp.smart_charging")
 HORIZON_S = 86_400  # look this far ahead for the next boundary; at the latest the limiter wakes then
 ApplyLimit = Callable[[int, float | None, dict[str, object]], Awaitable[None] | None]
 LOAD_MANAGEMENT = "LoadManagement"
+RETRY_S = 5  # a limit evse_io did not take is tried again this much later (or at the next wake)
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,17 @@ class Limiter:
         for evse_id, limit in limits.items():
             if self.applied.get(evse_id) == limit:
                 continue
+            try:
+                result = self.apply_limit(evse_id, limit.current_a, limit.source.as_dict())
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:  # evse_io not there (restarting): the others still get theirs; retry soon
+                log.warning("EVSE %d: limit %s A not applied (%s); retry in %d s", evse_id, limit.current_a, exc,
+                            RETRY_S)
+                self.next_boundary = min(self.next_boundary, now + timedelta(seconds=RETRY_S))
+                continue
             self.applied[evse_id] = limit
             log.info("EVSE %d: limit %s A (%s)", evse_id, limit.current_a, limit.source.as_dict())
-            result = self.apply_limit(evse_id, limit.current_a, limit.source.as_dict())
-            if inspect.isawaitable(result):
-                await result
         return self.next_boundary
 
     def wake(self) -> None:

@@ -139,3 +139,22 @@ async def test_run_sleeps_until_the_boundary_and_wakes_on_change(world: World) -
     finally:
         asyncio.wait_for = real_wait_for
         task.cancel()
+
+
+async def test_a_limit_that_fails_to_apply_is_retried_and_does_not_block_the_others(world: World) -> None:
+    world.store.put(profile(1, periods=[(0, 10.0)]))
+    world.store.put(profile(2, profile_id=2, periods=[(0, 12.0)]))
+    failing = {1}
+
+    def apply(evse_id: int, current_a: float | None, source: dict[str, Any]) -> None:
+        if evse_id in failing:
+            raise RuntimeError("evse_io is restarting")
+        world.applied.append((evse_id, current_a, source))
+
+    world.limiter.apply_limit = apply
+    assert await world.limiter.update() == at(5)  # retry soon, not in a day
+    assert world.take() == [(2, 12.0)]
+    failing.clear()
+    world.clock = at(5)
+    await world.limiter.update()
+    assert world.take() == [(1, 10.0)]
