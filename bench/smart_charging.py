@@ -114,7 +114,8 @@ def composite_cost(runs: int) -> list[float]:
             "startSchedule": start.isoformat(), "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 40}]}]}, start)]
     for level in range(20):
         offset = timedelta(minutes=7 * level)
-        periods = [{"startPeriod": h * 3600, "limit": 6 + (h * 7 + level) % 26} for h in range(24)]
+        watts = 690 if level % 2 else 1  # W profiles: the same 6-32 A per phase over 3 phases at 230 V
+        periods = [{"startPeriod": h * 3600, "limit": (6 + (h * 7 + level) % 26) * watts} for h in range(24)]
         profiles.append(parse_profile(1, {
             "id": level + 1, "stackLevel": level, "chargingProfilePurpose": "TxDefaultProfile",
             "chargingProfileKind": "Absolute", "validFrom": (start + offset).isoformat(),
