@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/station.py
 	$(BIN)/python bench/evse_timing.py
 	$(BIN)/python bench/ocpp_rpc.py
-	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/outbound_queue.py
 	$(BIN)/python bench/firmware.py
 
 clean:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import psutil
 
-from bus.config import StationConfig
+from station.config import StationConfig
 
 WAIT_S = 10.0
 

@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bus.client import Subscription  # noqa: E402
-from bus.config import load_config  # noqa: E402
 from bus.harness import Probe, remove_run_dir  # noqa: E402
 from sim.mcu_board import McuBoard  # noqa: E402
+from station.config import load_config  # noqa: E402
 from tests.stations import write_station  # noqa: E402
 
 TOKEN = {"idToken": "04A1B2C3", "type": "ISO14443"}

@@ -59,8 +59,8 @@ def csms_process(port_out: Any) -> None:
 
 # -- the two station sides ----------------------------------------------------------------------------------
 async def reon_calls(url: str, action: str, n: int) -> tuple[float, float]:
-    from services.ocpp_client.connection import Connection, ConnectionSettings
-    from services.ocpp_client.rpc import Rpc
+    from services.ocpp_client.link.connection import Connection, ConnectionSettings
+    from services.ocpp_client.link.rpc import Rpc
 
     rpc: Rpc
     up = asyncio.Event()

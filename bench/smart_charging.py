@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
 from bench.evse_timing import figures  # noqa: E402
-from bus.config import load_config  # noqa: E402
 from bus.harness import BrokerThread, Probe, remove_run_dir  # noqa: E402
 from bus.runtime import running  # noqa: E402
 from services.evse_io.pilot import current_to_duty  # noqa: E402
@@ -41,6 +40,7 @@ from services.ocpp_client.smart_charging.profiles import parse_profile  # noqa: 
 from services.ocpp_client.smart_charging.station import EvseConfig  # noqa: E402
 from services.ocpp_client.smart_charging.variables import Settings  # noqa: E402
 from sim.mcu_board import McuBoard  # noqa: E402
+from station.config import load_config  # noqa: E402
 from tests.stations import write_station  # noqa: E402
 
 TOKEN = {"idToken": "04A1B2C3", "type": "ISO14443"}

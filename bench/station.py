@@ -18,7 +18,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bus.config import load_config  # noqa: E402
+from station.config import load_config  # noqa: E402
 from tests.stations import write_station  # noqa: E402
 
 SIM_PROGRAMS = ("sim", "csms")

@@ -256,8 +256,8 @@ def _topic_kind(topic: bytes) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bus.config import ConfigError, load_config
-    from bus.logs import setup_logging
+    from station.config import ConfigError, load_config
+    from station.logs import setup_logging
 
     parser = argparse.ArgumentParser(prog="reon-bus", description="REON message broker")
     parser.add_argument("--config", default=None)

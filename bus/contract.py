@@ -6,13 +6,19 @@ A shape is a small type language, checked at the bus boundary:
   "enum(A|B|C)"                                      one of these strings
   {"field": shape, ...}                              a map; unknown fields are allowed (contracts grow)
   [shape]                                            a list whose items have that shape
+
+A durable stream (bus/durable.py) is declared in its producer's contract as a DurableStream: the kinds of
+entry it carries and the fields of each, with a comment per field; entries are checked when appended and when
+consumed, so a misspelled kind or a missing field fails at once on either end.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 Shape = Any
@@ -106,6 +112,85 @@ class Command:
     idempotent: bool = False
 
 
+# One journal entry of a durable stream as it travels (event `<service>.evt.<stream>` and `replay` results).
+ENTRY = {"stream": "str", "seq": "int", "ts": "float", "name": "str", "data": "any"}
+
+
+def stream_topics(stream: str, doc: str) -> tuple[Topic, Topic]:
+    """The state and event topics a producer declares in its contract for one stream."""
+    return (Topic(f"stream.{stream}", {"last_seq": "int"}, f"head of the durable stream {stream!r}"),
+            Topic(stream, ENTRY, doc))
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a durable stream entry's data: its shape and what it means."""
+
+    name: str
+    shape: Shape
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class EntryKind:
+    """One kind of entry of a durable stream (the entry's `name`) and the fields of its data."""
+
+    name: str
+    doc: str
+    fields: tuple[Field, ...] = ()
+
+
+@dataclass(frozen=True)
+class DurableStream:
+    """A producer's durable stream: its entry kinds; `common` fields are in the data of every kind."""
+
+    name: str
+    doc: str
+    kinds: tuple[EntryKind, ...]
+    common: tuple[Field, ...] = ()
+
+    def kind_names(self) -> tuple[str, ...]:
+        return tuple(k.name for k in self.kinds)
+
+    def find_kind(self, name: str) -> EntryKind | None:
+        return next((k for k in self.kinds if k.name == name), None)
+
+    def enum(self) -> type[StrEnum]:
+        """The kind names as a StrEnum, member PLUGGED_IN = "plugged_in" (for a consumer that has no import)."""
+        return StrEnum(f"{self.name.title()}Kind", [(k.name.upper(), k.name) for k in self.kinds])  # type: ignore[return-value]
+
+    def shape(self, kind: EntryKind) -> dict[str, Shape]:
+        return {f.name: f.shape for f in (*self.common, *kind.fields)}
+
+    def check_entry(self, name: Any, data: Any, where: str) -> None:
+        """Raise ContractViolation unless `name` is a declared kind and `data` has its fields."""
+        kind = self.find_kind(name) if isinstance(name, str) else None
+        if kind is None:
+            raise ContractViolation(f"{where}: entry kind {name!r} is not declared; one of "
+                                    f"{', '.join(self.kind_names())}")
+        validate(self.shape(kind), data, f"{where}.{kind.name}")
+
+    def topics(self) -> tuple[Topic, Topic]:
+        return stream_topics(self.name, self.doc)
+
+    def render(self, service: str) -> list[str]:
+        lines = [f"    {service}.evt.{self.name}  {self.doc}",
+                 f"        entry {render_shape(ENTRY)}; head {service}.state.stream.{self.name} {{last_seq: int}}"]
+        if self.common:
+            lines.append("        data of every kind:")
+            lines += _render_fields(self.common)
+        for kind in self.kinds:
+            lines.append(f"      {kind.name}  {kind.doc}")
+            lines += _render_fields(kind.fields)
+        return lines
+
+
+def _render_fields(fields: tuple[Field, ...]) -> list[str]:
+    width = min(40, max((len(f"{f.name}: {render_shape(f.shape)}") for f in fields), default=0))
+    return [f"          {f'{f.name}: {render_shape(f.shape)}':<{width}}  # {f.doc}" if f.doc else
+            f"          {f.name}: {render_shape(f.shape)}" for f in fields]
+
+
 @dataclass(frozen=True)
 class Contract:
     service: str
@@ -114,6 +199,19 @@ class Contract:
     events: tuple[Topic, ...] = ()
     commands: tuple[Command, ...] = ()
     extra_commands: tuple[Command, ...] = field(default=(), repr=False)
+    streams: tuple[DurableStream, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Each declared stream brings its head (state) and entry (event) topics."""
+        for stream in self.streams:
+            head, entry = stream.topics()
+            if self.find_state(head.name) is None:
+                object.__setattr__(self, "state", (*self.state, head))
+            if self.find_event(entry.name) is None:
+                object.__setattr__(self, "events", (*self.events, entry))
+
+    def find_stream(self, name: str) -> DurableStream | None:
+        return next((s for s in self.streams if s.name == name), None)
 
     def find_state(self, name: str) -> Topic | None:
         return next((t for t in self.state if t.matches(name)), None)
@@ -132,36 +230,76 @@ class Contract:
         validate(topic.shape, body, f"{self.service}.{kind}.{name}")
 
     def render(self) -> str:
-        """The contract as a person reads it (reonctl contract)."""
+        """The contract as a person reads it (reonctl contract); a long shape is printed once, then named."""
+        seen: dict[str, str] = {}
+
+        def shape_line(label: str, shape: Shape, where: str) -> str:
+            text = render_shape(shape)
+            if len(text) > 60 and text in seen:
+                return f"{label}same as {seen[text]}"
+            seen.setdefault(text, where)
+            return label + text
+
+        streamed = {s.name for s in self.streams} | {f"stream.{s.name}" for s in self.streams}
         lines = [f"{self.service} — {self.doc}"]
         for title, topics, kind in (("state", self.state, "state"), ("events", self.events, "evt")):
-            if topics:
+            shown = [t for t in topics if t.name not in streamed]
+            if shown:
                 lines.append(f"  {title}:")
-                for t in topics:
-                    lines.append(f"    {self.service}.{kind}.{t.name}  {t.doc}")
-                    lines.append(f"        {render_shape(t.shape)}")
+                for t in shown:
+                    where = f"{self.service}.{kind}.{t.name}"
+                    lines.append(f"    {where}  {t.doc}")
+                    lines.append(shape_line("        ", t.shape, where))
+        if self.streams:
+            lines.append("  durable streams (replay / ack):")
+            for stream in self.streams:
+                lines += stream.render(self.service)
         if self.commands:
             lines.append("  commands:")
             for c in self.commands:
                 flag = " (idempotent)" if c.idempotent else ""
                 lines.append(f"    {c.name}{flag}  {c.doc}")
-                lines.append(f"        args   {render_shape(c.args)}")
-                lines.append(f"        result {render_shape(c.result)}")
+                lines.append(shape_line("        args   ", c.args, f"{c.name} args"))
+                lines.append(shape_line("        result ", c.result, f"{c.name} result"))
         return "\n".join(lines)
 
 
-# Where each service's contract lives; the bus reads them so callers know which commands are idempotent.
-CONTRACT_MODULES: dict[str, str] = {
-    "bus": "bus.broker_contract",
-    "ocpp": "services.ocpp_client.contract",
-    "evse_io": "services.evse_io.contract",
-    "meter": "services.meter.contract",
-    "modem": "services.modem.contract",
-    "firmware": "services.firmware.contract",
-    "sim": "sim.contract",
-}
+# Where contracts live, by convention (no list to keep up to date): the broker's in bus.broker_contract, one
+# `contract` module with a CONTRACT in every package under services/, the simulator's in sim.contract.
+SERVICES_PACKAGE = "services"
+FIXED_CONTRACT_MODULES = ("bus.broker_contract", "sim.contract")
 
-_loaded: dict[str, Contract | None] = {}
+_loaded: dict[str, Contract] = {}
+_discovered = False
+
+
+def contract_modules() -> list[str]:
+    """The module names that may hold a contract, found by the convention above."""
+    names = [FIXED_CONTRACT_MODULES[0]]
+    try:
+        services = importlib.import_module(SERVICES_PACKAGE)
+    except ModuleNotFoundError:
+        services = None
+    if services is not None:
+        names += [f"{SERVICES_PACKAGE}.{info.name}.contract"
+                  for info in sorted(pkgutil.iter_modules(services.__path__), key=lambda i: i.name) if info.ispkg]
+    return [*names, *FIXED_CONTRACT_MODULES[1:]]
+
+
+def all_contracts() -> dict[str, Contract]:
+    """Every installed contract by service name (the bus first, the simulator last)."""
+    global _discovered
+    if not _discovered:
+        for module_name in contract_modules():
+            try:
+                contract = importlib.import_module(module_name).CONTRACT
+            except ModuleNotFoundError as exc:
+                if exc.name is not None and module_name.startswith(exc.name):
+                    continue  # a package without a contract module, or a part not installed
+                raise
+            _loaded.setdefault(contract.service, contract)
+        _discovered = True
+    return dict(_loaded)
 
 
 def register_contract(contract: Contract) -> None:
@@ -172,12 +310,5 @@ def register_contract(contract: Contract) -> None:
 def load_contract(service: str) -> Contract | None:
     """The declared contract of a service, or None when that service is not installed."""
     if service not in _loaded:
-        module_name = CONTRACT_MODULES.get(service)
-        contract = None
-        if module_name:
-            try:
-                contract = importlib.import_module(module_name).CONTRACT
-            except ModuleNotFoundError:
-                contract = None
-        _loaded[service] = contract
-    return _loaded[service]
+        all_contracts()
+    return _loaded.get(service)

@@ -1,4 +1,4 @@
-"""Durable streams: events a transaction record depends on survive the restart of either end (DESIGN.md).
+"""Durable streams: events a transaction record depends on survive the restart of either end.
 
 Producer: appends each event to its own SQLite journal with a per-stream sequence number (committed with
 synchronous=FULL) *before* publishing it as `<service>.evt.<stream>`, keeps `<service>.state.stream.<stream>`
@@ -7,6 +7,10 @@ what every declared consumer has acknowledged.
 Consumer: handles entries strictly in order; commits the last handled seq in the same SQLite transaction as
 the effect; replays from the producer at start, on a gap, and when the producer's last_seq runs ahead.
 (The zguide's Clone pattern: a snapshot on demand plus numbered updates.)
+Typed streams: a stream declared as a DurableStream in the producer's contract has its entries checked
+against the declared kinds and fields when appended (ContractViolation, nothing journaled) and when consumed
+(the consumer stops at that entry and logs why: nothing is skipped, nothing acknowledged). A consumer may
+pass one handler per declared kind; they are checked against the declaration when it is built.
 """
 
 from __future__ import annotations
@@ -16,18 +20,20 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bus.client import BusClient
-from bus.contract import Command, Topic
+from bus.contract import ENTRY, Command, ContractViolation, DurableStream, load_contract, stream_topics
 from bus.rpc import RpcError
+from station.sqlite import atomic
+
+__all__ = ["ENTRY", "STREAM_COMMANDS", "DurableConsumer", "DurableProducer", "declared_stream", "stream_topics"]
 
 log = logging.getLogger("bus.durable")
 
 REPLAY_BATCH = 200
 
-ENTRY = {"stream": "str", "seq": "int", "ts": "float", "name": "str", "data": "any"}
 STREAM_COMMANDS = (
     Command("replay", {"stream": "str", "after_seq": "int"}, {"entries": [ENTRY], "last_seq": "int"},
             "journal entries after after_seq, oldest first (at most 200 a call)", idempotent=True),
@@ -36,19 +42,14 @@ STREAM_COMMANDS = (
 )
 
 
-def stream_topics(stream: str, doc: str) -> tuple[Topic, Topic]:
-    """The state and event topics a producer declares in its contract for one stream."""
-    return (Topic(f"stream.{stream}", {"last_seq": "int"}, f"head of the durable stream {stream!r}"),
-            Topic(stream, ENTRY, doc))
-
-
-def open_db(path: str) -> sqlite3.Connection:
-    """A service's SQLite database: WAL, full sync (a committed write survives a power loss)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
+def declared_stream(producer: str, stream: str) -> DurableStream:
+    """A stream as its producer's contract declares it (found through the bus's contract discovery, so a
+    consumer needs no import of the producer): `declared_stream("evse_io", "session").enum()` gives the kinds."""
+    contract = load_contract(producer)
+    declared = contract.find_stream(stream) if contract is not None else None
+    if declared is None:
+        raise LookupError(f"{producer} declares no durable stream {stream!r}")
+    return declared
 
 
 class DurableProducer:
@@ -75,9 +76,12 @@ class DurableProducer:
         """Journal one entry (committed before this returns), then publish it."""
         if stream not in self.streams:
             raise ValueError(f"undeclared stream {stream!r}")
+        name = str(name)  # a kind from the contract's StrEnum travels as its plain string
+        declared = self.bus.contract.find_stream(stream) if self.bus.contract is not None else None
+        if declared is not None:
+            declared.check_entry(name, data, f"{self.bus.src}.{stream}")
         ts = time.time()
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
+        with atomic(self.conn):
             seq = self.last_seq(stream) + 1
             self.conn.execute("INSERT INTO stream_journal VALUES (?,?,?,?,?)",
                               (stream, seq, ts, name, json.dumps(data)))
@@ -99,7 +103,7 @@ class DurableProducer:
     async def cmd_ack(self, args: dict[str, Any]) -> dict[str, Any]:
         stream = self._known(args["stream"])
         consumer, seq = args["consumer"], args["seq"]
-        with self.conn:
+        with atomic(self.conn):
             self.conn.execute("INSERT INTO stream_acks VALUES (?,?,?) ON CONFLICT (stream, consumer)"
                               " DO UPDATE SET seq=max(seq, excluded.seq)", (stream, consumer, seq))
             acked = [self._acked(stream, c) for c in self.streams[stream]]
@@ -126,11 +130,16 @@ class DurableConsumer:
     """Follows one producer's stream; `handler(entry, conn)` runs inside the transaction that moves the cursor.
 
     The handler writes its effect through `conn` and must not await other work that uses the same connection
-    while it runs (the transaction is open across its awaits).
+    while it runs (the transaction is open across its awaits). `handler` may be a map {kind: handler} over the
+    kinds the producer declares (every declared kind, no other: checked here, ValueError otherwise).
     """
 
     def __init__(self, bus: BusClient, conn: sqlite3.Connection, producer: str, stream: str, consumer: str,
-                 handler: EntryHandler) -> None:
+                 handler: EntryHandler | Mapping[str, EntryHandler]) -> None:
+        contract = load_contract(producer)
+        self.declared = contract.find_stream(stream) if contract is not None else None
+        if isinstance(handler, Mapping):
+            handler = self._dispatcher(producer, stream, dict(handler))
         self.bus = bus
         self.conn = conn
         self.producer = producer
@@ -142,8 +151,26 @@ class DurableConsumer:
         self.head = 0
         self.acked = 0
         self._task: asyncio.Task[None] | None = None
+        self._rejected_seq = 0  # the entry last reported as not matching the declaration (logged once)
         conn.execute("CREATE TABLE IF NOT EXISTS stream_cursors (producer TEXT, stream TEXT, seq INTEGER,"
                      " PRIMARY KEY (producer, stream))")
+
+    def _dispatcher(self, producer: str, stream: str, handlers: dict[str, EntryHandler]) -> EntryHandler:
+        if self.declared is None:
+            raise ValueError(f"{producer}.{stream}: handlers by kind need a stream declared in {producer}'s contract")
+        declared = set(self.declared.kind_names())
+        unknown, missing = sorted(set(handlers) - declared), sorted(declared - set(handlers))
+        if unknown or missing:
+            raise ValueError(f"{producer}.{stream}: handlers for undeclared kinds {unknown}, none for {missing}")
+
+        async def dispatch(entry: dict[str, Any], conn: sqlite3.Connection) -> None:
+            await handlers[entry["name"]](entry, conn)
+        return dispatch
+
+    def check(self, entry: dict[str, Any]) -> None:
+        """Raise ContractViolation unless the entry is one the producer's contract declares."""
+        if self.declared is not None:
+            self.declared.check_entry(entry.get("name"), entry.get("data"), f"{self.producer}.{self.stream}")
 
     @property
     def cursor(self) -> int:
@@ -173,7 +200,11 @@ class DurableConsumer:
         async with self.lock:
             cursor = self.cursor
             if entry["seq"] == cursor + 1:
-                await self._handle(entry)
+                try:
+                    await self._handle(entry)
+                except ContractViolation:
+                    self.wake.set()  # the catch-up loop meets it again and reports it
+                    return
                 self.wake.set()  # the catch-up loop acknowledges it
                 return
         if entry["seq"] > cursor + 1:  # a gap: something was lost in between
@@ -182,15 +213,11 @@ class DurableConsumer:
 
     async def _handle(self, entry: dict[str, Any]) -> None:
         """Run the handler and move the cursor in one transaction; on failure neither happens."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        self.check(entry)
+        with atomic(self.conn):
             await self.handler(entry, self.conn)
             self.conn.execute("INSERT INTO stream_cursors VALUES (?,?,?) ON CONFLICT (producer, stream)"
                               " DO UPDATE SET seq=excluded.seq", (self.producer, self.stream, entry["seq"]))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     async def _catch_up_loop(self) -> None:
         backoff = 0.2
@@ -201,6 +228,11 @@ class DurableConsumer:
             try:
                 await self._catch_up()
                 backoff = 0.2
+            except ContractViolation as exc:
+                self._report_rejected(exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self.wake.set()
             except RpcError as exc:
                 log.info("replay of %s.%s not possible yet (%s); retrying in %.1fs", self.producer, self.stream,
                          exc.code, backoff)
@@ -212,6 +244,14 @@ class DurableConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 self.wake.set()
+
+    def _report_rejected(self, exc: ContractViolation) -> None:
+        """An entry the producer's contract does not allow: the stream stops there (nothing skipped); logged once."""
+        seq = self.cursor + 1
+        if seq != self._rejected_seq:
+            self._rejected_seq = seq
+            log.error("%s.%s entry %d does not match %s's contract, the stream stops here: %s", self.producer,
+                      self.stream, seq, self.producer, exc)
 
     async def _catch_up(self) -> None:
         while True:

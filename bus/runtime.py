@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from bus.client import BusClient, Callback, Subscription
-from bus.config import ConfigError, StationConfig, load_config
 from bus.contract import Contract, ContractViolation
-from bus.logs import setup_logging
 from bus.rpc import Handler, RpcServer
+from station.config import ConfigError, StationConfig, load_config
+from station.logs import setup_logging
 
 HEARTBEAT_S = 1.0
 REPUBLISH_S = 30.0

@@ -11,16 +11,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from bus.config import StationConfig
-from sim.csms.control import request
+from station.config import StationConfig
 
 SOCKET_NAME = "csms.sock"
+
+
+def request(path: str, command: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """One command on the development CSMS's control socket: one JSON object per line each way."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        sock.connect(path)
+        sock.sendall(json.dumps(command).encode() + b"\n")
+        with sock.makefile("rb") as replies:
+            return json.loads(replies.readline())
 
 
 def control_path(config: StationConfig) -> Path:

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from bus.config import StationConfig
-from reonctl import station
+from reonctl import live
+from station.config import StationConfig
 
 
 @click.group()
@@ -48,7 +48,7 @@ def render(job: dict[str, Any], pending: dict[str, Any]) -> str:
 @click.pass_obj
 def status(config: StationConfig, as_json: bool) -> None:
     """The firmware job: running version, last status, step, download progress, log upload."""
-    cache = station.snapshot(config, "firmware.state.")
+    cache = live.snapshot(config, "firmware.state.")
     if cache is None:
         click.echo(f"reonctl firmware: the bus of station {config.station.id} does not answer (is it up?)", err=True)
         sys.exit(1)

@@ -9,10 +9,10 @@ import xmlrpc.client
 
 import click
 
-from bus.config import StationConfig
-from reonctl import supervisor
-from reonctl.programs import configured_programs
 from reonctl.status import collect, healthy
+from station import supervisor
+from station.config import StationConfig
+from station.programs import configured_programs
 
 
 @click.command()

@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from bus.config import ConfigError, load_config
-from reonctl.inspect import contract, events
 from reonctl.lifecycle import down, restart, up
 from reonctl.status import status
+from reonctl.watch import contract, events
+from station.config import ConfigError, load_config
 
 
 @click.group()

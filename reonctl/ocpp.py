@@ -12,15 +12,15 @@ from typing import Any
 
 import click
 
-from bus.config import StationConfig
-from reonctl import station
+from reonctl import live
+from station.config import StationConfig
 
 DEADLINE_S = 10.0
 
 
 def call_ocpp(config: StationConfig, command: str, args: dict[str, Any]) -> Any:
     """The ocpp service's answer; a clear message and exit 1 when it is not running or refuses."""
-    return station.call_or_exit(config, "ocpp", command, args, deadline_s=DEADLINE_S)
+    return live.call_or_exit(config, "ocpp", command, args, deadline_s=DEADLINE_S)
 
 
 def describe_link(state: dict[str, Any]) -> str:

@@ -8,10 +8,11 @@ from typing import Any
 
 import click
 
-from bus.config import StationConfig
-from bus.host import running_firmware_version
-from reonctl import station, supervisor
-from reonctl.programs import configured_programs
+from reonctl import live
+from station import supervisor
+from station.config import StationConfig
+from station.host import running_firmware_version
+from station.programs import configured_programs
 
 
 def collect(config: StationConfig) -> dict[str, Any]:
@@ -19,7 +20,7 @@ def collect(config: StationConfig) -> dict[str, Any]:
     now = time.time()
     version = running_firmware_version(config.paths.data_dir, config.station.firmware_version)
     procs = supervisor.process_table(config)
-    cache = station.snapshot(config) or {}
+    cache = live.snapshot(config) or {}
     state = {topic: item["body"] for topic, item in cache.items()}
     liveness = (state.get("bus.state.services") or {}).get("services", {})
     services = {}

@@ -1,6 +1,6 @@
 """A simulated electric vehicle as the pilot MCU sees it: pure logic, no I/O, no clock.
 
-The EV reads the PWM duty the EVSE offers (IEC 61851-1, station-hardware.md §2), answers with a CP state
+The EV reads the PWM duty the EVSE offers (IEC 61851-1, docs/hardware.md §2), answers with a CP state
 (A, B, C or D) and draws current while the relays are closed.
 """
 

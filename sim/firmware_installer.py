@@ -15,8 +15,8 @@ import re
 import sys
 from pathlib import Path
 
-from bus.config import ConfigError, load_config
 from sim.firmware_slot import record, slot_path, write_atomic
+from station.config import ConfigError, load_config
 
 
 def main(argv: list[str] | None = None) -> int:

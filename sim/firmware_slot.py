@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bus.config import StationConfig
+from station.config import StationConfig
 
 SLOT_FILE = "sim_firmware_slot.json"
 VERSION_FILE = "firmware_version"  # the same name services/firmware/installer.py reads

@@ -13,8 +13,8 @@ import argparse
 import sys
 import xmlrpc.client
 
-from bus.config import ConfigError, StationConfig, load_config
 from sim.firmware_slot import VERSION_FILE, read_slot, record, slot_path, write_atomic
+from station.config import ConfigError, StationConfig, load_config
 
 
 def activate_slot(config: StationConfig) -> str | None:
@@ -28,8 +28,8 @@ def activate_slot(config: StationConfig) -> str | None:
 
 
 def restart_station(config: StationConfig) -> None:
-    from reonctl.programs import configured_programs
-    from reonctl.supervisor import proxy
+    from station.programs import configured_programs
+    from station.supervisor import proxy
 
     names = [p.name for p in sorted(configured_programs(config), key=lambda p: p.priority) if not p.sim_only]
     server = proxy(config)

@@ -18,7 +18,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bus.config import Evse, StationConfig
 from services.evse_io.mcu_pb2 import CpState, LockState, PpState
 from sim.ev_model import CABLE_PP_STATES, offered_current_a
 from sim.mcu_board import McuBoard
@@ -26,6 +25,7 @@ from sim.mcu_board_state import FAULT_FLAGS
 from sim.meter_sim import MeterSim, SimulatedMeter
 from sim.modem_sim import PROFILES, ModemSim
 from sim.rfid_reader import RfidReaderSim
+from station.config import Evse, StationConfig
 
 log = logging.getLogger("reon.sim.world")
 

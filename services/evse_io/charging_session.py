@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.evse_io.charging_types import SessionEvent
+from services.evse_io.contract import SessionEntry
 
 
 @dataclass
@@ -71,12 +72,12 @@ class SessionTracker:
         self.plugged_at = self._stamp()
         session = self.current or self._open()
         session.plugged_at = self.plugged_at
-        self._emit("plugged_in")
+        self._emit(SessionEntry.PLUGGED_IN)
 
     def unplug(self) -> None:
         """EV disconnected: ends the open session with reason EVDisconnected."""
         self.plugged_at = None
-        self._emit("unplugged")
+        self._emit(SessionEntry.UNPLUGGED)
         if self.current is not None and not self.ending:
             self.end("EVDisconnected")
 
@@ -88,7 +89,7 @@ class SessionTracker:
             session.authorized = True
             session.authorized_at = self._stamp()
             session.authorized_by = dict(id_token) if id_token is not None else None
-            self._emit("authorized", id_token=session.authorized_by, max_current_a=max_current_a)
+            self._emit(SessionEntry.AUTHORIZED, id_token=session.authorized_by, max_current_a=max_current_a)
 
     def end(self, reason: str) -> None:
         """Stop the open session: no longer authorized; closed later by close()."""
@@ -104,7 +105,7 @@ class SessionTracker:
         session = self.current
         if session is None or session.ended_at is None:
             return
-        self._emit("session_ended", reason=session.end_reason, session=session.as_dict())
+        self._emit(SessionEntry.SESSION_ENDED, reason=session.end_reason, session=session.as_dict())
         self.current = None
 
     def relays_changed(self, closed: bool, offered_current_a: float) -> None:
@@ -114,10 +115,10 @@ class SessionTracker:
             return
         if closed:
             session.power_on_at = self._stamp()
-            self._emit("power_on", offered_current_a=offered_current_a)
+            self._emit(SessionEntry.POWER_ON, offered_current_a=offered_current_a)
         else:
             session.power_off_at = self._stamp()
-            self._emit("power_off")
+            self._emit(SessionEntry.POWER_OFF)
 
     def _open(self) -> Session:
         self.current = Session(session_id=uuid.uuid4().hex, plugged_at=self.plugged_at)
@@ -126,6 +127,6 @@ class SessionTracker:
     def _stamp(self) -> str:
         return self._wall_clock().astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-    def _emit(self, name: str, **data: Any) -> None:
+    def _emit(self, name: SessionEntry, **data: Any) -> None:
         session_id = self.current.session_id if self.current is not None else None
         self._events.append(SessionEvent(name, self._evse_id, session_id, self._stamp(), data))

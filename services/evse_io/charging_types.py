@@ -33,10 +33,7 @@ Action = SetDuty | AllowPower | Lock
 
 @dataclass(frozen=True)
 class SessionEvent:
-    """A session fact for the durable stream.
-
-    Names: plugged_in, authorized, power_on, power_off, unplugged, session_ended.
-    """
+    """A session fact for the durable stream; `name` is a kind declared in contract.SessionEntry."""
 
     name: str
     evse_id: int
@@ -45,7 +42,7 @@ class SessionEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        body = {"name": self.name, "evse_id": self.evse_id, "session_id": self.session_id, "at": self.at}
+        body = {"name": str(self.name), "evse_id": self.evse_id, "session_id": self.session_id, "at": self.at}
         return {**body, **self.data}
 
 
@@ -75,7 +72,7 @@ class ChargingConfig:
 
 @dataclass(frozen=True)
 class ErrorFlags:
-    """The MCU's ErrorFlags message (station-hardware.md §1), field names as on the wire."""
+    """The MCU's ErrorFlags message (docs/hardware.md §1), field names as on the wire."""
 
     diode_fault: bool = False
     rcd_selftest_failed: bool = False

@@ -9,8 +9,10 @@ is committed to the `session` stream.
 
 from __future__ import annotations
 
-from bus.contract import Command, Contract, Topic
-from bus.durable import STREAM_COMMANDS, stream_topics
+from enum import StrEnum
+
+from bus.contract import Command, Contract, DurableStream, EntryKind, Field, Topic
+from bus.durable import STREAM_COMMANDS
 
 SESSION_STREAM = "session"
 SESSION_CONSUMERS = ("ocpp",)
@@ -44,16 +46,55 @@ EVSE_STATE = {
 }
 ID_TOKEN = {"idToken": "str", "type": "str"}
 
-_STREAM_STATE, _STREAM_EVENT = stream_topics(
+
+
+class SessionEntry(StrEnum):
+    """The kinds of entry of the `session` stream (the entry's `name`)."""
+
+    PLUGGED_IN = "plugged_in"
+    AUTHORIZED = "authorized"
+    POWER_ON = "power_on"
+    POWER_OFF = "power_off"
+    UNPLUGGED = "unplugged"
+    SESSION_ENDED = "session_ended"
+    EVSE_IO_STARTED = "evse_io_started"
+
+
+SESSION = DurableStream(
     SESSION_STREAM,
-    "durable session facts, one entry each (name = data.name): plugged_in, authorized {id_token, max_current_a},"
-    " power_on {offered_current_a}, power_off, unplugged, session_ended {reason, session}, and evse_io_started"
-    " {ev_plugged, cp_state, session_id}. Every data has evse_id, session_id, at (UTC ISO 8601). Journaled"
-    " before published; consumer 'ocpp' replays and acks. evse_io_started comes with the first CP report"
-    " after each start of evse_io: every session of that EVSE announced before it, other than session_id,"
-    " is over without a session_ended, and power stays off until `authorize` is called again (after a kill"
-    " the relays the MCU still held closed show as power_on/power_off of the new session). This event is"
-    " also the live feed for watchers.",
+    "durable session facts, one entry each, journaled before published; consumer 'ocpp' replays and acks."
+    " This event is also the live feed for watchers.",
+    common=(
+        Field("name", "str", "the entry kind again"),
+        Field("evse_id", "int", "the EVSE"),
+        Field("session_id", "str?", "the session the fact belongs to; None: no session open"),
+        Field("at", "str", "when it happened, UTC ISO 8601 with milliseconds"),
+    ),
+    kinds=(
+        EntryKind(SessionEntry.PLUGGED_IN, "an EV was connected (CP left A); opens a session unless one is open"),
+        EntryKind(SessionEntry.AUTHORIZED, "the session was authorized (`authorize`, allowed=true)", (
+            Field("id_token", "dict?", "the IdToken {idToken, type} given to `authorize`; None: none given"),
+            Field("max_current_a", "float?", "the cap given to `authorize`; None: the EVSE's maximum"),
+        )),
+        EntryKind(SessionEntry.POWER_ON, "the relays closed for the session", (
+            Field("offered_current_a", "float", "the current the PWM offered when they closed"),
+        )),
+        EntryKind(SessionEntry.POWER_OFF, "the relays opened"),
+        EntryKind(SessionEntry.UNPLUGGED, "the EV was disconnected (CP back to A); ends the session EVDisconnected"),
+        EntryKind(SessionEntry.SESSION_ENDED, "the session is over and its relays are open", (
+            Field("reason", "str", "OCPP ReasonEnumType: EVDisconnected, Remote, Local, DeAuthorized, …"),
+            Field("session", "dict", "the whole record: session_id, plugged_at, authorized, authorized_at,"
+                  " authorized_by, max_current_a, power_on_at, power_off_at, ended_at, end_reason"),
+        )),
+        EntryKind(SessionEntry.EVSE_IO_STARTED,
+                  "the first CP report after each start of evse_io: every session of that EVSE announced before"
+                  " it, other than session_id, is over without a session_ended, and power stays off until"
+                  " `authorize` is called again (after a kill the relays the MCU still held closed show as"
+                  " power_on/power_off of the new session)", (
+                      Field("ev_plugged", "bool", "an EV is connected now (CP in B, C or D)"),
+                      Field("cp_state", "enum(A|B|C|D|E|F)", "the CP state reported"),
+                  )),
+    ),
 )
 
 
@@ -68,10 +109,8 @@ CONTRACT = Contract(
         Topic("evse.{evse}", EVSE_STATE,
               "one EVSE's charging state and current session; published at start (Unavailable until the MCU"
               " answers), on every change and every 30 s; MCU link lost → Faulted (mcu_link_lost), power off"),
-        _STREAM_STATE,
     ),
     events=(
-        _STREAM_EVENT,
         Topic("token", {"evse": "int", "id_token": ID_TOKEN},
               "a card was presented at the EVSE's RFID reader (IdToken type ISO14443, UID in hex); one event"
               " per presentation, not journaled"),
@@ -103,4 +142,5 @@ CONTRACT = Contract(
                       " persisted", idempotent=True),
         *STREAM_COMMANDS,
     ),
+    streams=(SESSION,),
 )

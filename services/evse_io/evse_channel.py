@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from bus.config import Evse
 from services.evse_io.charging import ChargingControl
 from services.evse_io.charging_types import (
     Action,
@@ -28,9 +27,11 @@ from services.evse_io.charging_types import (
     SessionEvent,
     SetDuty,
 )
+from services.evse_io.contract import SessionEntry
 from services.evse_io.mcu_link import McuLink
 from services.evse_io.mcu_pb2 import McuToEverest, ResetReason
 from services.evse_io.pilot import DUTY_NO_PWM, EV_PLUGGED_STATES, CpState, LockState, PpState
+from station.config import Evse
 
 log = logging.getLogger("reon.evse_io")
 
@@ -174,7 +175,8 @@ class EvseChannel:
         if not self._cp_seen:
             self._cp_seen = True
             session = self.control.snapshot()["session"]
-            started = SessionEvent("evse_io_started", self.evse_id, session and session["session_id"], utc_stamp(),
+            started = SessionEvent(SessionEntry.EVSE_IO_STARTED, self.evse_id, session and session["session_id"],
+                                   utc_stamp(),
                                    {"ev_plugged": cp in EV_PLUGGED_STATES, "cp_state": cp.value})
             outputs.events.insert(0, started)
         self._apply(outputs)

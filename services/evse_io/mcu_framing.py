@@ -1,4 +1,4 @@
-"""Frames of the pilot-MCU serial link: ``COBS(protobuf || CRC32 LE) || 0x00`` (station-hardware.md §1).
+"""Frames of the pilot-MCU serial link: ``COBS(protobuf || CRC32 LE) || 0x00`` (docs/hardware.md §1).
 
 The CRC is the reflected 0xEDB88320 CRC32 with initial value 0xFFFFFFFF and no final XOR (CRC-32/JAMCRC),
 i.e. the bitwise NOT of ``zlib.crc32``. Without a final XOR, the CRC run over message+CRC is zero: that is

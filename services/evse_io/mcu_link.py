@@ -1,4 +1,4 @@
-"""Asyncio serial link to one EVSE's pilot/contactor MCU (station-hardware.md §1); no bus in here.
+"""Asyncio serial link to one EVSE's pilot/contactor MCU (docs/hardware.md §1); no bus in here.
 
 The link owns the port: it opens it, reads it from the event loop (non-blocking fd + ``add_reader``), sends
 the host keep-alive every second and declares the link down when the MCU's keep-alive stops for

@@ -1,6 +1,6 @@
 """IEC 61851-1 control pilot and proximity facts: CP/PP/lock states and the duty ↔ current formulas.
 
-Duties are in 0.01 % units, as the pilot MCU takes them (station-hardware.md §1-2): 1000 = 10 %,
+Duties are in 0.01 % units, as the pilot MCU takes them (docs/hardware.md §1-2): 1000 = 10 %,
 ``DUTY_NO_PWM`` (10000) = steady +12 V (X1, no current offered), ``DUTY_STATE_F`` (0) = -12 V (state F).
 """
 

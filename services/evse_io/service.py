@@ -26,7 +26,6 @@ from typing import Any
 
 from bus import runtime
 from bus.client import BusClient
-from bus.config import StationConfig
 from bus.contract import ContractViolation, validate
 from bus.durable import DurableProducer
 from bus.rpc import RpcError
@@ -35,6 +34,7 @@ from services.evse_io.contract import CONTRACT, ID_TOKEN, SESSION_CONSUMERS, SES
 from services.evse_io.evse_channel import EvseChannel
 from services.evse_io.rfid import RfidReader
 from services.evse_io.store import EvseIoStore, open_store_db
+from station.config import StationConfig
 
 RETRY_MIN_S = 0.1
 RETRY_MAX_S = 5.0
@@ -44,7 +44,7 @@ class EvseIoService(runtime.Service):
     """Charging control of every EVSE of the station, on the bus."""
 
     contract = CONTRACT
-    # MCU link timing (station-hardware.md §1); tests shorten them
+    # MCU link timing (docs/hardware.md §1); tests shorten them
     keepalive_interval_s = 1.0
     keepalive_timeout_s = 5.0
     reopen_max_s = 5.0

@@ -1,6 +1,6 @@
 """evse_io's SQLite tables in `<data_dir>/evse_io.db`: the persisted availability of each EVSE.
 
-The same database holds the durable `session` stream's journal (bus.durable creates those tables).
+The same database holds the durable `session` stream's journal (bus/durable.py creates those tables).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from bus.durable import open_db
+from station.sqlite import atomic, open_db
 
 DB_NAME = "evse_io.db"
 
@@ -33,5 +33,6 @@ class EvseIoStore:
         return bool(row[0]) if row else True
 
     def set_operative(self, evse_id: int, operative: bool) -> None:
-        self.conn.execute("INSERT INTO availability VALUES (?,?) ON CONFLICT (evse_id)"
-                          " DO UPDATE SET operative=excluded.operative", (evse_id, int(operative)))  # autocommit
+        with atomic(self.conn):
+            self.conn.execute("INSERT INTO availability VALUES (?,?) ON CONFLICT (evse_id)"
+                              " DO UPDATE SET operative=excluded.operative", (evse_id, int(operative)))

@@ -19,8 +19,10 @@ Decisions (see services/firmware/README.md for the reasons):
   reboot), else `[station] firmware_version`.
 """
 
-from bus.contract import Command, Contract, Topic
-from bus.durable import STREAM_COMMANDS, stream_topics
+from enum import StrEnum
+
+from bus.contract import Command, Contract, DurableStream, EntryKind, Field, Topic
+from bus.durable import STREAM_COMMANDS
 
 FIRMWARE_STATUS = ("enum(Downloaded|DownloadFailed|Downloading|DownloadScheduled|DownloadPaused|Idle|"
                    "InstallationFailed|Installing|Installed|InstallRebooting|InstallScheduled|"
@@ -46,6 +48,34 @@ GET_LOG_REQUEST = {
 
 STREAM = "status"
 STREAM_CONSUMERS = ("ocpp",)
+
+
+class StatusEntry(StrEnum):
+    """The kinds of entry of the `status` stream (the entry's `name`)."""
+
+    FIRMWARE_STATUS = "firmware_status"
+    LOG_STATUS = "log_status"
+    SECURITY_EVENT = "security_event"
+
+
+STATUS = DurableStream(
+    STREAM,
+    "durable, consumer 'ocpp', at-least-once (a restart may repeat the last entry), in the order to report",
+    kinds=(
+        EntryKind(StatusEntry.FIRMWARE_STATUS, "a FirmwareStatusNotification to send", (
+            Field("status", FIRMWARE_STATUS, "OCPP FirmwareStatusEnumType"),
+            Field("request_id", "int?", "the UpdateFirmware requestId; None: none"),
+        )),
+        EntryKind(StatusEntry.LOG_STATUS, "a LogStatusNotification to send", (
+            Field("status", LOG_STATUS, "OCPP UploadLogStatusEnumType"),
+            Field("request_id", "int?", "the GetLog requestId; None: none"),
+        )),
+        EntryKind(StatusEntry.SECURITY_EVENT, "a SecurityEventNotification to send", (
+            Field("type", SECURITY_EVENTS, "the security event (OCPP Appendix 1 names)"),
+            Field("tech_info", "str?", "what happened, at most 255 characters"),
+        )),
+    ),
+)
 
 JOB_STATE = {
     "version": "str",
@@ -74,14 +104,6 @@ CONTRACT = Contract(
               "pending while a verified image waits for transactions to end, installs or reboots: idle EVSEs"
               " go Unavailable unless allow_new_sessions (the station file's"
               " ChargingStation.AllowNewSessionsPendingFirmwareUpdate; the ocpp device model value wins)"),
-        stream_topics(STREAM, "")[0],
-    ),
-    events=(
-        stream_topics(
-            STREAM,
-            "durable, consumer 'ocpp', at-least-once (a restart may repeat the last entry): entries"
-            " firmware_status {status, request_id}, log_status {status, request_id},"
-            " security_event {type, tech_info?} (tech_info ≤ 255 characters)")[1],
     ),
     commands=(
         Command("update_firmware", {"request": UPDATE_FIRMWARE_REQUEST},
@@ -105,4 +127,5 @@ CONTRACT = Contract(
                 idempotent=True),
         *STREAM_COMMANDS,
     ),
+    streams=(STATUS,),
 )

@@ -3,7 +3,7 @@
 Which files: DiagnosticsLog = every `*.log` file of the log directory with its rotated `*.log.N` backups;
 SecurityLog = `security.log` there. With oldestTimestamp / latestTimestamp a line is kept when the timestamp
 it starts with lies in the range (`YYYY-MM-DD[T ]HH:MM:SS[.,fff][Z|±hh:mm]`, or the "ts" of a JSON log line;
-without a zone it is local time, as `bus.logs` writes it); a line without one (a traceback) goes with the
+without a zone it is local time, as `station.logs` writes it); a line without one (a traceback) goes with the
 line before it. The archive is built on disk, never in memory.
 Upload: HTTP(S) PUT of the archive to remoteLocation (the file name is appended when it ends in "/"), or
 FTP(S) STOR (into the directory when the path ends in "/"). TLS as for downloads (download.tls_context).

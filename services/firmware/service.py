@@ -18,17 +18,18 @@ from urllib.parse import urlsplit
 
 from bus import runtime
 from bus.client import BusClient
-from bus.config import StationConfig
-from bus.durable import DurableProducer, open_db
-from bus.host import running_firmware_version
+from bus.durable import DurableProducer
 from bus.rpc import RpcError
-from services.firmware.contract import CONTRACT, STREAM, STREAM_CONSUMERS
+from services.firmware.contract import CONTRACT, STREAM, STREAM_CONSUMERS, StatusEntry
 from services.firmware.download import SCHEMES
 from services.firmware.installer import target_version
 from services.firmware.log_job import LogSettings, LogUpload
 from services.firmware.log_upload import archive_name, log_files
 from services.firmware.store import DEFAULT_RETRIES, DEFAULT_RETRY_INTERVAL_S, FirmwareJob, LogJob, Store
 from services.firmware.updater import FirmwareUpdate, IdleGate, UpdateSettings, discard, work_dir
+from station.config import StationConfig
+from station.host import running_firmware_version
+from station.sqlite import open_db
 
 ALLOW_NEW_SESSIONS_KEY = "ChargingStation.AllowNewSessionsPendingFirmwareUpdate"
 UNCANCELLABLE_STEPS = ("installing", "rebooting")
@@ -247,20 +248,20 @@ class FirmwareService(runtime.Service):
 
     # -- hooks of the jobs -----------------------------------------------------------------------------
     async def firmware_status(self, job: FirmwareJob, status: str) -> None:
-        await self.stream.append(STREAM, "firmware_status", {"status": status, "request_id": job.request_id})
+        await self.stream.append(STREAM, StatusEntry.FIRMWARE_STATUS, {"status": status, "request_id": job.request_id})
         job.status = status
         self.store.save(job)
         await self.publish_job()
 
     async def log_status(self, job: LogJob, status: str) -> None:
-        await self.stream.append(STREAM, "log_status", {"status": status, "request_id": job.request_id})
+        await self.stream.append(STREAM, StatusEntry.LOG_STATUS, {"status": status, "request_id": job.request_id})
         job.status = status
         self.store.save(job)
         await self.publish_job()
 
     async def security_event(self, kind: str, tech_info: str) -> None:
         (self.log.info if kind == "FirmwareUpdated" else self.log.warning)("security event %s: %s", kind, tech_info)
-        await self.stream.append(STREAM, "security_event", {"type": kind, "tech_info": tech_info[:255]})
+        await self.stream.append(STREAM, StatusEntry.SECURITY_EVENT, {"type": kind, "tech_info": tech_info[:255]})
 
     async def job_changed(self) -> None:
         await self.publish_job()

@@ -13,6 +13,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from station.sqlite import atomic
+
 # Steps of a firmware job, in order; `done` is final (the last status says how it ended).
 STEPS = ("scheduled", "downloading", "verifying", "install_scheduled", "installing", "rebooting", "done")
 DEFAULT_RETRIES = 3
@@ -74,7 +76,7 @@ class Store:
 
     def save(self, job: FirmwareJob | LogJob) -> None:
         kind = "firmware" if isinstance(job, FirmwareJob) else "log"
-        with self.conn:
+        with atomic(self.conn):
             self.conn.execute("INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?)",
                               (kind, job.request_id, job.step, job.status, json.dumps(asdict(job)), time.time()))
 
@@ -92,5 +94,5 @@ class Store:
         return json.loads(row[0]) if row else default
 
     def put(self, key: str, value: Any) -> None:
-        with self.conn:
+        with atomic(self.conn):
             self.conn.execute("INSERT OR REPLACE INTO kv VALUES (?,?)", (key, json.dumps(value)))

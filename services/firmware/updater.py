@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from bus.host import os_boot_id, running_firmware_version
 from services.firmware.download import Download, DownloadError, in_thread, sha256_file
 from services.firmware.installer import CommandError, Installer, render, run_reboot
 from services.firmware.store import FirmwareJob, Store
+from station.host import os_boot_id, running_firmware_version
 
 log = logging.getLogger("firmware")
 

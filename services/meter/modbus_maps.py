@@ -1,6 +1,6 @@
 """Energy-meter register maps as data, and one generic decoder: registers -> Reading.
 
-Addresses are 0-based wire addresses (station-hardware.md §3). Each map lists the contiguous blocks the
+Addresses are 0-based wire addresses (docs/hardware.md §3). Each map lists the contiguous blocks the
 driver reads (at most 80 registers each) and, per field, where a value lives and how it is encoded.
 Readings are in V, A, W, Hz and Wh: a field in kWh is multiplied by 1000.
 No I/O here: modbus_meter.py does the wire, sim/meter_sim.py encodes with the same maps.

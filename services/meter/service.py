@@ -17,7 +17,6 @@ from typing import Any
 
 from bus import runtime
 from bus.client import BusClient
-from bus.config import Evse, Meter, StationConfig
 from bus.rpc import RpcError
 from services.meter.contract import CONTRACT
 from services.meter.link_health import Link, LinkHealth
@@ -30,6 +29,7 @@ from services.meter.modbus_meter import (
     Reading,
     SerialSettings,
 )
+from station.config import Evse, Meter, StationConfig
 
 # station config model names -> the driver's register maps
 MODEL_NAMES = {"SDM630": "sdm630", "SDM72D": "sdm72dm", "SDM120": "sdm120", "ABB_B23": "abb_b23",

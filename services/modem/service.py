@@ -16,12 +16,12 @@ from typing import Any
 
 from bus import runtime
 from bus.client import BusClient
-from bus.config import StationConfig
 from services.modem.at_modem import AtModem, ModemStats
 from services.modem.at_parser import REGISTRATION_PREFIXES, line_prefix
 from services.modem.contract import CONTRACT
 from services.modem.modem_info import Link, ModemError, ModemInfo
 from services.modem.store import ModemStore
+from station.config import StationConfig
 
 START_WAIT_S = 2.0  # how long start() waits for the modem to answer before publishing what it has
 URC_SETTLE_S = 0.1  # URCs come in bursts (RDY, +CPIN, +CEREG): read once after the burst

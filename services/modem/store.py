@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bus.durable import open_db
+from station.sqlite import atomic, open_db
 
 
 class ModemStore:
@@ -21,9 +21,10 @@ class ModemStore:
         return row[0] if row else None
 
     def save_iccid(self, iccid: str, seen_at: float) -> None:
-        self.conn.execute("INSERT INTO sim (id, iccid, seen_at) VALUES (1, ?, ?)"
-                          " ON CONFLICT (id) DO UPDATE SET iccid = excluded.iccid, seen_at = excluded.seen_at",
-                          (iccid, seen_at))
+        with atomic(self.conn):
+            self.conn.execute("INSERT INTO sim (id, iccid, seen_at) VALUES (1, ?, ?)"
+                              " ON CONFLICT (id) DO UPDATE SET iccid = excluded.iccid, seen_at = excluded.seen_at",
+                              (iccid, seen_at))
 
     def close(self) -> None:
         self.conn.close()

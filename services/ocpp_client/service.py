@@ -1,18 +1,18 @@
 """reon-ocpp: the station's OCPP 2.0.1 link to the CSMS on the bus (contract.py says what it offers).
 
-The glue splits by functional block, one module each: csms_link (Connection + Rpc from `[csms]`, fed by the
-device model), boot (B01–B04, Heartbeat), provisioning (device model requests B05–B08), availability
-(ChangeAvailability, StatusNotification), reset, trigger, remote (UnlockConnector, DataTransfer, ClearCache),
-firmware (UpdateFirmware, GetLog, the firmware service's status stream), security (A04), queue (the durable
-outbound queue). They share one OcppContext (context.py) and one SQLite
-database, `<data_dir>/ocpp.db`. The transaction, authorization and meter-value modules (tx_service,
-auth_service, meter_service) plug in at `plug_in_transactions`.
+A thin assembly of the functional blocks, one sub-package each: link (OCPP-J, RPC, connection, TLS, the
+durable outbound queue, the registration gate), device_model, provisioning (boot, variables, reset, trigger,
+remote commands), authorization, transactions, availability, meter_values, security, firmware. Each block
+gets the narrow things it uses (the gate to register CALL handlers and send CALLs, the queue, the db
+connection to `<data_dir>/ocpp.db`, the device model, the clock, `Peers` for bus RPC, `subscribe`); the
+transactions block is handed to availability, reset, trigger and remote as a `TransactionActivity`
+(transactions/activity.py).
 
 Bus in: `modem.state.modem` (ICCID/IMSI for BootNotification and the device model), `evse_io.state.evse.<n>`
 (connector status, charging hints), the durable streams `firmware.evt.status` and `evse_io.evt.session`,
 `evse_io.evt.token` (cards), `meter.evt.sample.<n>`. Bus out: `ocpp.state.csms`, `ocpp.state.transactions`,
 `ocpp.state.transaction.<n>`; commands to evse_io (authorize, stop, set_current_limit, set_availability,
-unlock) and firmware (update_firmware, get_log, status). Resets go through supervisord (reset.py).
+unlock) and firmware (update_firmware, get_log, status). Resets go through supervisord (provisioning/reset.py).
 """
 
 from __future__ import annotations
@@ -24,29 +24,30 @@ from typing import Any
 
 from bus import runtime
 from bus.client import BusClient
-from bus.config import StationConfig
 from bus.envelope import Envelope
-from bus.host import running_firmware_version
-from services.ocpp_client.availability import Availability
-from services.ocpp_client.boot import Boot, ModemIdentity, persist_next_reason
+from services.ocpp_client.availability.status import Availability
 from services.ocpp_client.clock import StationClock
-from services.ocpp_client.connection import LinkUp
-from services.ocpp_client.context import OcppContext
 from services.ocpp_client.contract import CONTRACT
-from services.ocpp_client.csms_link import CsmsLink
-from services.ocpp_client.device_model import DeviceModel
-from services.ocpp_client.device_model_catalog import ConnectorTopology, EvseTopology
-from services.ocpp_client.device_model_keys import station_seeds
-from services.ocpp_client.device_model_values import InvalidValueError
-from services.ocpp_client.firmware import FirmwareManagement
-from services.ocpp_client.provisioning import Provisioning
-from services.ocpp_client.queue import OutboundQueue
-from services.ocpp_client.remote import RemoteCommands
-from services.ocpp_client.reset import Reset, Restarter, SupervisorRestarter
-from services.ocpp_client.security import SecurityEvents
+from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model.keys import station_seeds
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.device_model.values import InvalidValueError
+from services.ocpp_client.firmware.management import FirmwareManagement
+from services.ocpp_client.link.connection import LinkUp
+from services.ocpp_client.link.csms_link import CsmsLink
+from services.ocpp_client.link.gate import CallGate
+from services.ocpp_client.link.outbound_queue import OutboundQueue
+from services.ocpp_client.peers import Connectors, Peers
+from services.ocpp_client.provisioning.boot import Boot, ModemIdentity, persist_next_reason
+from services.ocpp_client.provisioning.remote import RemoteCommands
+from services.ocpp_client.provisioning.reset import Reset, Restarter, SupervisorRestarter
+from services.ocpp_client.provisioning.trigger import Trigger
+from services.ocpp_client.provisioning.variables import Provisioning
+from services.ocpp_client.security.events import SecurityEvents
 from services.ocpp_client.store import db_path, open_store
-from services.ocpp_client.trigger import Trigger
-from services.ocpp_client.tx_service import TransactionService
+from services.ocpp_client.transactions.service import TransactionService
+from station.config import StationConfig
+from station.host import os_boot_id, running_firmware_version
 
 NOMINAL_VOLTAGE_V = 230.0
 LAST_MESSAGE_PUBLISH_S = 5.0
@@ -83,6 +84,7 @@ class OcppService(runtime.Service):
         return SupervisorRestarter(self.config)
 
     def __init__(self, config: StationConfig, bus: BusClient) -> None:
+        """Assemble the blocks; each gets the narrow things it uses (docs/architecture.md says how)."""
         super().__init__(config, bus)
         self._dirty = asyncio.Event()
         data_dir = config.paths.data_dir
@@ -97,46 +99,30 @@ class OcppService(runtime.Service):
             max_attempts=lambda: self.dm.get_int(C, "MessageAttempts", variable_instance="TransactionEvent"),
             attempt_interval_s=lambda: self.dm.get_int(C, "MessageAttemptInterval",
                                                        variable_instance="TransactionEvent"))
+        self.gate = CallGate(self.link.rpc, self.queue, self.link.up.is_set, on_change=self._state_changed)
         self.security = SecurityEvents(self.queue, self.clock)
-        self.ctx = OcppContext(config, self, self.db, self.dm, self.clock, self.link, self.queue, self.security,
-                               on_change=self._state_changed)
+        connectors = Connectors.of(config.evses)
+        peers = Peers(config.paths.run_dir, self.call)
         self.modem = ModemIdentity(config.modem.enabled)
-        self.availability = Availability(self.ctx)
-        self.boot = Boot(self.ctx, self.modem, firmware, on_accepted=self._accepted,
-                         on_reconnected=self.availability.report_after_offline)
-        self.provisioning = Provisioning(self.ctx)
-        self.reset = Reset(self.ctx, self.make_restarter())
-        self.trigger = Trigger(self.ctx, self.boot, self.availability)
-        self.remote = RemoteCommands(self.ctx, self.availability.evse_state)
-        self.firmware = FirmwareManagement(self.ctx)
-        self.ctx.hooks.on_transactions_changed(self._state_changed)
-        self.plug_in_transactions()
-        self.ctx.refuse_unhandled()
-
-    def plug_in_transactions(self) -> None:
-        """Where the transaction, authorization and meter-value modules plug in (create them here).
-
-        What they get:
-        - CSMS CALLs: `self.ctx.register(action, handler)` (SecurityError while Rejected is done for them;
-          RequestStart/StopTransaction must answer Rejected unless `ctx.accepted`, B02.FR.08); direct CALLs
-          (Authorize, MeterValues): `await ctx.send(action, payload)` (None when skipped or failed).
-        - TransactionEvent: `ctx.queue.put_nowait(action, payload, kind="transaction", meta={...},
-          droppable=False for Started/Ended, conn=ctx.db)` inside their own SQLite transaction on ctx.db (or
-          `await ctx.queue.put(...)`); `ctx.queue.register_kind("transaction", rewrite=lambda m:
-          with_offline(m.payload, m.offline), on_delivered=…(m, response, conn), on_dead_letter=…)`;
-          `ctx.queue.count_pending("transaction", transaction_id=…)` for GetTransactionStatus.
-        - `ctx.dm`, `ctx.db` (ocpp.db: their own tables; keep transactions short, never across an await that
-          waits: the device model writes through a second connection), `ctx.clock.now_text()`.
-        - evse_io's durable session stream: `DurableConsumer(self.bus, self.db, "evse_io", "session", "ocpp",
-          handler)`, started in `start()` (marked); evse_io's EVSE state: `self.availability.evse_state(n)`.
-        - meter samples: `self.subscribe("meter.evt.sample.", …)` / `meter.state.meter.<n>`, `meter.read_now`.
-        - restarts: `self.boot.start_reason` (PowerUp, RemoteReset, …) and `bus.host.os_boot_id()`.
-        They fill the fields of `self.ctx.hooks` (hooks.py; do not replace the object), call
-        `ctx.hooks.transactions_changed()` when a transaction starts or ends, add their loops to `run()`
-        (marked) and declare their bus state in contract.TRANSACTION_STATE.
-        tx_service.py (with auth_service.py and meter_service.py) is that module.
-        """
-        self.transactions = TransactionService(self.ctx, boot=self.boot, evse_available=self._evse_available)
+        self.boot = Boot(self.db, self.dm, self.clock, self.gate, self.link, self.security, config.station,
+                         self.modem, firmware, on_accepted=self._accepted, on_reconnected=self._reconnected)
+        self.transactions = TransactionService(
+            db=self.db, dm=self.dm, clock=self.clock, gate=self.gate, queue=self.queue, bus=bus, peers=peers,
+            evses={evse.id: evse.connectors[0].id if evse.connectors else 1 for evse in config.evses},
+            subscribe=self.subscribe, publish_state=self.publish_state, boot_id=os_boot_id(),
+            start_reason=self.boot.start_reason, evse_available=self._evse_available)
+        self.availability = Availability(self.db, self.dm, self.clock, self.gate, connectors, peers,
+                                         self.transactions)
+        self.provisioning = Provisioning(self.dm, self.gate, self.link.apply_pending_password)
+        self.reset = Reset(self.db, self.dm, self.gate, self.queue, self.security, connectors, self.transactions,
+                           self.make_restarter())
+        self.trigger = Trigger(self.gate, connectors, peers, self.boot, self.availability, self.transactions,
+                               self.transactions.meter)
+        self.remote = RemoteCommands(self.dm, self.gate, connectors, peers, self.transactions,
+                                     self.transactions.auth, self.availability.evse_state)
+        self.firmware = FirmwareManagement(bus, self.db, self.gate, self.queue, self.security, peers)
+        self.transactions.on_change(self._state_changed)
+        self.gate.refuse_unhandled()
 
     # ---- life -------------------------------------------------------------------------------------
 
@@ -185,13 +171,13 @@ class OcppService(runtime.Service):
     # ---- state ------------------------------------------------------------------------------------
 
     def csms_state(self) -> dict[str, Any]:
-        return {"url": self.link.url, "connected": self.ctx.connected, "held_down": self.link.held_down,
-                "registration": self.ctx.registration, "queue_depth": self.queue.depth,
+        return {"url": self.link.url, "connected": self.gate.connected, "held_down": self.link.held_down,
+                "registration": self.gate.registration, "queue_depth": self.queue.depth,
                 "dead_letters": self.queue.dead_letter_count, "security_profile": self.link.security_profile,
                 "last_message_at": self.link.last_message_at}
 
     def transactions_state(self) -> dict[str, Any]:
-        return {"active": self.ctx.hooks.active_transactions(None)}
+        return {"active": self.transactions.active_transactions(None)}
 
     def _state_changed(self) -> None:
         self._dirty.set()
@@ -220,17 +206,20 @@ class OcppService(runtime.Service):
         return self.availability.evse_operative(evse_id) and state is not None \
             and state.get("connector_status") not in ("Faulted", "Unavailable")
 
+    async def _reconnected(self, offline_s: float) -> None:
+        await self.availability.report_after_offline(offline_s)
+
     def _link_changed(self, _info: LinkUp | str) -> None:
         self.boot.link_changed()
-        self.ctx.update_gate()
+        self.gate.update_gate()
 
     async def _security_event(self, event_type: str, tech_info: str) -> None:
         await self.security.report(event_type, tech_info)
 
     async def _accepted(self) -> None:
         await self.availability.report_after_boot()
-        self.ctx.queue_held = False
-        self.ctx.update_gate()
+        self.gate.queue_held = False
+        self.gate.update_gate()
         self.availability.poke()  # a change during the boot report
 
     async def _on_install_pending(self, topic: str, env: Envelope) -> None:
@@ -243,7 +232,7 @@ class OcppService(runtime.Service):
         body = env.body if isinstance(env.body, dict) else {}
         old, new = str(body.get("old_iccid"))[:20], str(body.get("new_iccid"))[:20]
         self.log.warning("SIM card changed: ICCID %s → %s", old, new)
-        await self.ctx.security.report(SIM_CHANGED_EVENT, f"ICCID {old} -> {new}")
+        await self.security.report(SIM_CHANGED_EVENT, f"ICCID {old} -> {new}")
         self.boot.data_changed()
 
     async def _on_modem(self, topic: str, env: Envelope) -> None:
@@ -256,7 +245,7 @@ class OcppService(runtime.Service):
                     self.dm.set("DataLink", variable, value)
                 except InvalidValueError as exc:
                     self.log.warning("modem %s %r not taken into the device model: %s", variable, value, exc.message)
-        if self.modem.iccid and self.ctx.accepted:
+        if self.modem.iccid and self.gate.accepted:
             self.boot.data_changed()  # the sim_changed event may have come before the state that carries the ICCID
 
     # ---- commands ---------------------------------------------------------------------------------

@@ -1,21 +1,23 @@
 """ocpp_client's SQLite database `<data_dir>/ocpp.db`: one connection the service's modules share.
 
 Small station facts live in `station_kv` (boot reason for the next start, the scheduled reset, the last
-accepted boot data); each module creates its own tables (queue.py, availability.py, the device model's
-store on a connection of its own). WAL, synchronous=FULL: a committed write survives a power cut.
-The connection runs in autocommit mode; `transaction(conn)` wraps several writes in one.
+accepted boot data); each module creates its own tables (link/outbound_queue.py, availability/status.py, the
+device model's store on a connection of its own). WAL, synchronous=FULL: a committed write survives a power
+cut. The connection runs in autocommit mode; `atomic(conn)` (station/sqlite.py, re-exported here) is the one
+SQLite unit of work: several writes all or nothing, a SAVEPOINT inside a transaction the caller already opened
+(the durable stream consumer runs its handler inside the transaction that moves its cursor).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bus.durable import open_db
+from station.sqlite import atomic, open_db
+
+__all__ = ["DB_NAME", "atomic", "db_path", "kv_get", "kv_set", "open_store"]
 
 DB_NAME = "ocpp.db"
 
@@ -30,21 +32,6 @@ def open_store(data_dir: Path) -> sqlite3.Connection:
     conn = open_db(str(db_path(data_dir)))
     conn.execute("CREATE TABLE IF NOT EXISTS station_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     return conn
-
-
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error); joins the caller's transaction when one is open."""
-    if conn.in_transaction:
-        yield conn
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def kv_get(conn: sqlite3.Connection, key: str, default: Any = None) -> Any:

@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def from_station_config(args: argparse.Namespace) -> None:
     """Serve the station of this config: its CSMS port and password, the control socket in its run dir."""
-    from bus.config import ConfigError, load_config
+    from station.config import ConfigError, load_config
 
     try:
         config = load_config(args.config)

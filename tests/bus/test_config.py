@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.config import ConfigError, load_config
+from station.config import ConfigError, load_config
 
 GOOD = """
 [station]

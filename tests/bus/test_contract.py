@@ -49,3 +49,14 @@ async def test_strict_client_refuses_to_publish_outside_its_contract(run_dir, br
 def test_render_lists_every_item() -> None:
     text = TOY.render()
     assert "toy.state.evse.{evse}" in text and "toy.evt.swiped" in text and "stop" in text
+
+
+def test_every_service_package_with_a_contract_module_is_found_without_a_list() -> None:
+    from pathlib import Path
+
+    from bus.contract import all_contracts, contract_modules
+
+    root = Path(__file__).resolve().parents[2]
+    expected = {f"services.{p.parent.name}.contract" for p in (root / "services").glob("*/contract.py")}
+    assert expected <= set(contract_modules())
+    assert {"bus", "sim", "evse_io", "meter", "modem", "firmware", "ocpp"} <= set(all_contracts())

@@ -4,9 +4,10 @@ import asyncio
 
 from bus.client import BusClient
 from bus.contract import Contract
-from bus.durable import STREAM_COMMANDS, DurableConsumer, DurableProducer, open_db, stream_topics
+from bus.durable import STREAM_COMMANDS, DurableConsumer, DurableProducer, stream_topics
 from bus.harness import wait_until
 from bus.rpc import RpcServer
+from station.sqlite import open_db
 
 CONTRACT = Contract("prod", "a producer", state=(stream_topics("session", "x")[0],),
                     events=(stream_topics("session", "x")[1],), commands=STREAM_COMMANDS)

@@ -6,8 +6,8 @@ import asyncio
 import os
 import signal
 
-from bus.config import load_config
 from sim.csms import DevCsms
+from station.config import load_config
 from tests.e2e.helpers import poll, reonctl, status, wait_status
 from tests.stations import free_port, write_station
 

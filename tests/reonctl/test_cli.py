@@ -5,10 +5,10 @@ import json
 
 from click.testing import CliRunner
 
-from bus.config import load_config
 from bus.harness import BrokerThread
 from reonctl.main import cli
-from reonctl.supervisor import render
+from station.config import load_config
+from station.supervisor import render
 from tests.stations import write_station
 
 

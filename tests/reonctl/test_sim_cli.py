@@ -8,9 +8,9 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from bus.config import load_config
 from bus.harness import remove_run_dir
 from reonctl.main import cli
+from station.config import load_config
 from tests.sim.sim_station import SimStation, sim_station
 from tests.stations import write_station
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bus.config import StationConfig, load_config
 from bus.harness import BrokerThread, Probe, remove_run_dir
 from bus.runtime import running
 from sim.main import SimService
+from station.config import StationConfig, load_config
 from tests.stations import write_station
 
 

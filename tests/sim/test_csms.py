@@ -15,8 +15,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from services.ocpp_client.connection import ConnectionSettings
-from services.ocpp_client.rpc import CallError, CallTimeout
+from services.ocpp_client.link.connection import ConnectionSettings
+from services.ocpp_client.link.rpc import CallError, CallTimeout
 from sim.csms import NO_REPLY, CsmsCallError, DevCsms
 from sim.csms.control import ControlServer, request, request_async
 from tests.pki import Pki, make_pki, server_tls_context

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bus.config import StationConfig, load_config
 from bus.harness import remove_run_dir
 from services.evse_io.mcu_link import McuLink
 from services.evse_io.mcu_pb2 import STATE_B, McuToEverest
 from services.meter.modbus_meter import MeterBus, MeterError, MeterFault, SerialSettings
 from sim.world import World, WorldError
+from station.config import StationConfig, load_config
 from tests.stations import write_station
 
 DUTY_16A = 2667  # 26.67 % PWM offers 16 A (IEC 61851-1 Table A.8)

@@ -1,1 +1,3 @@
-"""Smart charging (OCPP 2.0.1 functional block K): charging profiles, composite schedules, the limiter."""
+"""Smart charging (functional block K): SetChargingProfile, GetChargingProfiles, ClearChargingProfile,
+GetCompositeSchedule, composite schedules, station sharing, and the limiter that sends limits to evse_io.
+"""

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from services.ocpp_client.rpc import Reply
-from services.ocpp_client.rpc_errors import CallError
+from services.ocpp_client.link.rpc import Reply
+from services.ocpp_client.link.rpc_errors import CallError
 from services.ocpp_client.smart_charging.composite import composite
 from services.ocpp_client.smart_charging.profiles import Profile, ProfileError, parse_profile, with_transaction
 from services.ocpp_client.smart_charging.station import StationView

@@ -22,7 +22,7 @@ from services.ocpp_client.smart_charging.profiles import (
     parse_datetime,
     parse_profile,
 )
-from services.ocpp_client.sqlite_atomic import atomic
+from services.ocpp_client.store import atomic
 
 log = logging.getLogger("reon.ocpp.smart_charging")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.ocpp_client.device_model_catalog import AttributeSpec, VariableSpec
+from services.ocpp_client.device_model.catalog import AttributeSpec, VariableSpec
 
 COMPONENT = "SmartChargingCtrlr"
 RATE_UNITS = ("A", "W")

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from bus.config import StationConfig, load_config
 from bus.harness import Probe, remove_run_dir
 from bus.runtime import running
 from services.evse_io.charging import ChargingConfig, ChargingControl
 from services.evse_io.pilot import CpState, PpState
 from services.evse_io.service import EvseIoService
 from sim.mcu_board import McuBoard
+from station.config import StationConfig, load_config
 from tests.stations import write_station
 
 TOKEN = {"idToken": "04A1B2C3", "type": "ISO14443"}

@@ -1,4 +1,4 @@
-"""Duty <-> current formulas and PP/CP/lock state facts (station-hardware.md section 2)."""
+"""Duty <-> current formulas and PP/CP/lock state facts (docs/hardware.md section 2)."""
 
 from __future__ import annotations
 

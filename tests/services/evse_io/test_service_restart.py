@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from bus.client import BusClient
-from bus.durable import DurableConsumer, open_db
+from bus.durable import DurableConsumer
 from bus.runtime import Service
+from station.sqlite import open_db
 
 TOKEN = {"idToken": "04A1B2C3", "type": "ISO14443"}
 ROOT = Path(__file__).resolve().parents[3]

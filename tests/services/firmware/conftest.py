@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bus.config import StationConfig, load_config
 from bus.harness import remove_run_dir
 from sim.file_server import FileServer
+from station.config import StationConfig, load_config
 from tests.pki import Pki, make_pki, server_tls_context
 from tests.services.firmware.signing import Authority, Signer, make_root, make_signer
 from tests.stations import write_station

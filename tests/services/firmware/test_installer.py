@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from bus.harness import wait_until
-from bus.host import running_firmware_version
 from services.firmware.installer import (
     CommandError,
     Installer,
@@ -18,6 +17,7 @@ from services.firmware.installer import (
     run_reboot,
     target_version,
 )
+from station.host import running_firmware_version
 
 
 @pytest.mark.parametrize(("location", "version"), [

@@ -7,11 +7,11 @@ import json
 
 from click.testing import CliRunner
 
-from bus.config import StationConfig
 from bus.harness import Probe
 from bus.runtime import running
 from reonctl.main import cli
 from services.firmware.service import FirmwareService
+from station.config import StationConfig
 
 
 async def test_firmware_status_shows_the_job(station: StationConfig, probe: Probe) -> None:

@@ -15,13 +15,13 @@ import pytest
 
 import bus.contract
 from bus.client import BusClient
-from bus.config import StationConfig
 from bus.contract import Command, Contract
 from bus.harness import Probe, wait_until
 from bus.runtime import running
 from services.firmware import updater
 from services.firmware.service import FirmwareService
 from sim.file_server import FileServer
+from station.config import StationConfig
 from tests.services.firmware.conftest import Signing
 from tests.services.firmware.signing import Signer
 

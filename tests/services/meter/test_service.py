@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from bus.client import Subscription
-from bus.config import StationConfig, load_config
 from bus.envelope import Envelope
 from bus.harness import BrokerThread, Probe, remove_run_dir
 from bus.rpc import RpcError
@@ -18,6 +17,7 @@ from bus.runtime import running
 from services.meter.link_health import CLEAN_READS_FOR_OK
 from services.meter.service import MeterService
 from sim.meter_sim import MeterSim
+from station.config import StationConfig, load_config
 from tests.stations import write_station
 
 POLL_S = 0.1

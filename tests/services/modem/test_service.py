@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bus.config import StationConfig, load_config
 from bus.harness import BrokerThread, Probe, remove_run_dir
 from bus.runtime import running
 from services.modem.service import ModemService
 from sim.modem_sim import QUECTEL_EC25, ModemSim
+from station.config import StationConfig, load_config
 from tests.stations import write_station
 
 OTHER_SIM_ICCID = "8949022100099999999F"

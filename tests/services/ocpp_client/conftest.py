@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.ocpp_client.connection import ConnectionSettings
+from services.ocpp_client.link.connection import ConnectionSettings
 from tests.pki import Pki, make_pki
 from tests.services.ocpp_client.csms_stub import (
     MakeStation,

@@ -15,8 +15,8 @@ from urllib.parse import unquote
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from services.ocpp_client.connection import Connection, ConnectionSettings, RetryBackOff
-from services.ocpp_client.rpc import Rpc
+from services.ocpp_client.link.connection import Connection, ConnectionSettings, RetryBackOff
+from services.ocpp_client.link.rpc import Rpc
 
 PASSWORD = "station-password-0001"
 STATION_ID = "CS-TEST-01"

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 
 from bus.client import BusClient
-from bus.config import StationConfig, load_config
 from bus.harness import Probe, remove_run_dir
 from bus.rpc import RpcError, RpcServer
 from bus.runtime import running
 from services.evse_io.contract import CONTRACT as EVSE_IO_CONTRACT
 from services.ocpp_client.service import OcppService
 from sim.csms import DevCsms, MessageRecord
+from station.config import StationConfig, load_config
 from tests.stations import write_station
 
 ICCID = "8970199170219500001"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bus.durable import open_db
-from services.ocpp_client.auth_store import ENTRY_OVERHEAD_BYTES
-from services.ocpp_client.authorization import Authorizer, AuthSettings
+from services.ocpp_client.authorization.decisions import Authorizer, AuthSettings
+from services.ocpp_client.authorization.store import ENTRY_OVERHEAD_BYTES
+from station.sqlite import open_db
 from tests.services.ocpp_client.tx_fixtures import assert_valid_response
 
 T0 = 1_700_000_000.0

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.durable import open_db
-from services.ocpp_client.authorization import (
+from services.ocpp_client.authorization.decisions import (
     Action,
     Authorizer,
     AuthSettings,
@@ -17,8 +16,9 @@ from services.ocpp_client.authorization import (
     group_of,
     is_master_pass,
 )
-from services.ocpp_client.device_model import DeviceModel
-from services.ocpp_client.device_model_catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model.model import DeviceModel
+from station.sqlite import open_db
 
 T0 = 1_700_000_000.0
 VALID = {"idToken": "AA11", "type": "ISO14443"}

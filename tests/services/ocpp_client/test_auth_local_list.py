@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bus.durable import open_db
-from services.ocpp_client.authorization import Action, Authorizer, AuthSettings
+from services.ocpp_client.authorization.decisions import Action, Authorizer, AuthSettings
+from station.sqlite import open_db
 from tests.services.ocpp_client.tx_fixtures import assert_valid_request, assert_valid_response
 
 T0 = 1_700_000_000.0

@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from services.ocpp_client.device_model import (
-    DeviceModel,
-    DeviceModelError,
-    UnknownVariableError,
-    VariableChange,
-)
-from services.ocpp_client.device_model_catalog import (
+from services.ocpp_client.device_model.catalog import (
     AttributeSpec,
     ConnectorTopology,
     EvseTopology,
     VariableSpec,
 )
-from services.ocpp_client.device_model_keys import DeviceModelKeyError, VariableRef, parse_key, station_seeds
-from services.ocpp_client.device_model_values import InvalidValueError
+from services.ocpp_client.device_model.keys import DeviceModelKeyError, VariableRef, parse_key, station_seeds
+from services.ocpp_client.device_model.model import (
+    DeviceModel,
+    DeviceModelError,
+    UnknownVariableError,
+    VariableChange,
+)
+from services.ocpp_client.device_model.values import InvalidValueError
 
 EVSES = (
     EvseTopology(1, (ConnectorTopology(1, "sType2"),)),

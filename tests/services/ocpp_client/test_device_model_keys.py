@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.ocpp_client.device_model_keys import DeviceModelKeyError, VariableRef, parse_key
+from services.ocpp_client.device_model.keys import DeviceModelKeyError, VariableRef, parse_key
 
 
 @pytest.mark.parametrize(

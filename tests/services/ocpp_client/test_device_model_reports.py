@@ -14,15 +14,15 @@ import jsonschema
 import ocpp
 import pytest
 
-from services.ocpp_client import reports
-from services.ocpp_client.device_model import DeviceModel
-from services.ocpp_client.device_model_catalog import (
+from services.ocpp_client.device_model import reports
+from services.ocpp_client.device_model.catalog import (
     AttributeSpec,
     ConnectorTopology,
     EvseTopology,
     VariableSpec,
 )
-from services.ocpp_client.rpc_errors import CallError
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.link.rpc_errors import CallError
 
 SCHEMA_DIR = Path(ocpp.__file__).parent / "v201" / "schemas"
 PASSWORD = "reon-sim-password-0001"

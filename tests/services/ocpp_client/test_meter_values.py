@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from services.ocpp_client.device_model import DeviceModel
-from services.ocpp_client.device_model_catalog import ConnectorTopology, EvseTopology
-from services.ocpp_client.meter_values import (
+from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.meter_values.sampling import (
     CURRENT,
     CURRENT_OFFERED,
     ENERGY,

@@ -7,7 +7,7 @@ import itertools
 import socket
 import time
 
-from services.ocpp_client.connection import RetryBackOff
+from services.ocpp_client.link.connection import RetryBackOff
 from tests.services.ocpp_client.csms_stub import MakeStation, RawCsms, StationLink, station_settings
 
 

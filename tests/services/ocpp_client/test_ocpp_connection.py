@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from services.ocpp_client.connection import ConnectionSettings
-from services.ocpp_client.rpc_errors import NotConnected
+from services.ocpp_client.link.connection import ConnectionSettings
+from services.ocpp_client.link.rpc_errors import NotConnected
 from tests.services.ocpp_client.csms_stub import (
     PASSWORD,
     STATION_ID,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from services.ocpp_client import message_log as ml
-from services.ocpp_client.ocpp_j import (
+from services.ocpp_client.link import message_log as ml
+from services.ocpp_client.link.ocpp_j import (
     Call,
     CallErrorFrame,
     CallResult,
@@ -16,7 +16,7 @@ from services.ocpp_client.ocpp_j import (
     encode_error,
     parse_frame,
 )
-from services.ocpp_client.payload_schema import KNOWN_ACTIONS, request_violation, response_violation
+from services.ocpp_client.link.payload_schema import KNOWN_ACTIONS, request_violation, response_violation
 
 
 def test_frames_round_trip_in_compact_json() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from services.ocpp_client.queue import OutboundQueue
-from services.ocpp_client.rpc_errors import CallError, CallTimeout, NotConnected, RequestInvalid
+from services.ocpp_client.link.outbound_queue import OutboundQueue
+from services.ocpp_client.link.rpc_errors import CallError, CallTimeout, NotConnected, RequestInvalid
 from services.ocpp_client.store import open_store
 
 

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from services.ocpp_client.rpc import (
+from services.ocpp_client.link.rpc import (
     CallError,
     CallTimeout,
     Reply,

@@ -13,10 +13,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.ocpp_client.ocpp_j import Call, FrameError, parse_frame
-from services.ocpp_client.payload_schema import KNOWN_ACTIONS
-from services.ocpp_client.rpc import Rpc
-from services.ocpp_client.rpc_errors import ERROR_CODES
+from services.ocpp_client.link.ocpp_j import Call, FrameError, parse_frame
+from services.ocpp_client.link.payload_schema import KNOWN_ACTIONS
+from services.ocpp_client.link.rpc import Rpc
+from services.ocpp_client.link.rpc_errors import ERROR_CODES
 from tests.services.ocpp_client.csms_stub import RawCsms, start_station, station_settings, stop_station
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)

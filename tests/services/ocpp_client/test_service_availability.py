@@ -82,7 +82,7 @@ async def test_connector_inoperative_and_unknown_evse(ocpp, csms, station, evse_
 
 async def test_inoperative_during_a_transaction_is_scheduled(ocpp, csms, station, evse_io, probe) -> None:
     transactions = {1: 1}
-    ocpp.ctx.hooks.active_transactions = lambda evse_id=None: (
+    ocpp.transactions.active_transactions = lambda evse_id=None: (
         sum(transactions.values()) if evse_id is None else transactions.get(evse_id, 0))
     await evse_io.publish(1, connector_status="Occupied", charging_state="Charging",
                           session={"session_id": "s1", "authorized": True})
@@ -93,7 +93,7 @@ async def test_inoperative_during_a_transaction_is_scheduled(ocpp, csms, station
     since = mark(csms, station)
     transactions[1] = 0
     await evse_io.publish(1, connector_status="Available", charging_state="Idle", session=None)
-    ocpp.ctx.hooks.transactions_changed()
+    ocpp.transactions.transactions_changed()
     await probe.wait_for("evse_io.state.evse.1", lambda e: e.body["availability"] == "Inoperative")
     await _status(csms, station, 1, "Unavailable", since=since)
     assert [c.payload["connectorStatus"] for c in calls(csms, station, "StatusNotification", since)] == [

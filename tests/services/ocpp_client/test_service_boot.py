@@ -65,7 +65,7 @@ async def test_firmware_version_file_and_persisted_reason_are_used_once(
 
 
 async def test_without_modem_state_the_modem_field_is_left_out(station, csms, evse_io, probe, monkeypatch) -> None:
-    monkeypatch.setattr("services.ocpp_client.boot.MODEM_WAIT_S", 0.05)
+    monkeypatch.setattr("services.ocpp_client.provisioning.boot.MODEM_WAIT_S", 0.05)
     async with start_ocpp(station):
         boot = (await wait_call(csms, station, "BootNotification")).payload
         assert "modem" not in boot["chargingStation"]

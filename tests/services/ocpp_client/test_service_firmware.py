@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from bus.client import BusClient
-from bus.durable import DurableProducer, open_db
+from bus.durable import DurableProducer
 from bus.rpc import RpcServer
 from services.firmware.contract import CONTRACT as FIRMWARE
+from station.sqlite import open_db
 from tests.services.ocpp_client.service_harness import *  # noqa: F403
 from tests.services.ocpp_client.service_harness import mark, start_ocpp, wait_call
 
@@ -101,6 +102,6 @@ async def test_entries_published_while_the_ocpp_service_was_down_are_replayed(fi
 async def test_transactions_state_is_published_for_the_firmware_service(ocpp, probe) -> None:
     _, env = await probe.wait_for("ocpp.state.transactions")
     assert env.body == {"active": 0}
-    ocpp.ctx.hooks.active_transactions = lambda evse_id=None: 2
-    ocpp.ctx.hooks.transactions_changed()
+    ocpp.transactions.active_transactions = lambda evse_id=None: 2
+    ocpp.transactions.transactions_changed()
     await probe.wait_for("ocpp.state.transactions", lambda e: e.body["active"] == 2)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bus.config import load_config
 from sim.csms import DevCsms
+from station.config import load_config
 from tests.pki import server_tls_context
 from tests.services.ocpp_client.service_harness import *  # noqa: F403
 from tests.services.ocpp_client.service_harness import start_ocpp

@@ -27,7 +27,7 @@ async def test_unlock_during_an_authorized_session_is_refused(ocpp, csms, statio
     await evse_io.publish(1, connector_status="Occupied", session={"session_id": "s", "authorized": True})
     await wait_call(csms, station, "StatusNotification", since=since)  # the service has seen the session
     assert await _unlock(csms, station, 1) == {"status": "OngoingAuthorizedTransaction"}
-    ocpp.ctx.hooks.active_transactions = lambda evse_id=None: 1
+    ocpp.transactions.active_transactions = lambda evse_id=None: 1
     assert await _unlock(csms, station, 2) == {"status": "OngoingAuthorizedTransaction"}
 
 
@@ -59,7 +59,7 @@ async def test_clear_cache_accepted_and_rejected_when_the_cache_is_disabled(ocpp
         cleared.append(True)
         return True
 
-    ocpp.ctx.hooks.clear_auth_cache = clear
+    ocpp.transactions.auth.clear_cache = clear
     assert await csms.call(station.station.id, "ClearCache", {}) == {"status": "Accepted"}
     assert cleared == [True]
     ocpp.dm.set("AuthCacheCtrlr", "Enabled", False)

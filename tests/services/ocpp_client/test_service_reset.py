@@ -29,12 +29,12 @@ async def test_station_reset_reports_the_event_restarts_and_boots_with_remote_re
 
 async def test_immediate_reset_ends_transactions_first(ocpp, csms, station) -> None:
     ended: list[tuple[int | None, str]] = []
-    ocpp.ctx.hooks.active_transactions = lambda evse_id=None: 0 if ended else 1
+    ocpp.transactions.active_transactions = lambda evse_id=None: 0 if ended else 1
 
     async def end_transactions(evse_id, reason) -> None:
         ended.append((evse_id, reason))
 
-    ocpp.ctx.hooks.end_transactions = end_transactions
+    ocpp.transactions.end_transactions = end_transactions
     assert await csms.call(station.station.id, "Reset", {"type": "Immediate"}) == {"status": "Accepted"}
     await _restarted(ocpp, "station")
     assert ended == [(None, "ImmediateReset")]
@@ -42,12 +42,12 @@ async def test_immediate_reset_ends_transactions_first(ocpp, csms, station) -> N
 
 async def test_on_idle_reset_with_a_transaction_is_scheduled_until_it_ends(ocpp, csms, station) -> None:
     transactions = [1]
-    ocpp.ctx.hooks.active_transactions = lambda evse_id=None: transactions[0]
+    ocpp.transactions.active_transactions = lambda evse_id=None: transactions[0]
     assert await csms.call(station.station.id, "Reset", {"type": "OnIdle"}) == {"status": "Scheduled"}
     await ocpp.boot.heartbeat()
     assert ocpp.reset.restarter.calls == []
     transactions[0] = 0
-    ocpp.ctx.hooks.transactions_changed()
+    ocpp.transactions.transactions_changed()
     await _restarted(ocpp, "station")
     assert kv_get(ocpp.db, "next_boot_reason") == "ScheduledReset"
 
@@ -61,6 +61,6 @@ async def test_evse_reset_restarts_evse_io_and_unknown_evse_is_rejected(ocpp, cs
 
 
 async def test_evse_reset_is_rejected_while_another_evse_charges(ocpp, csms, station) -> None:
-    ocpp.ctx.hooks.active_transactions = lambda evse_id=None: 1 if evse_id in (None, 1) else 0
+    ocpp.transactions.active_transactions = lambda evse_id=None: 1 if evse_id in (None, 1) else 0
     reply = await csms.call(station.station.id, "Reset", {"type": "Immediate", "evseId": 2})
     assert reply["status"] == "Rejected" and reply["statusInfo"]["reasonCode"] == "TxInProgress"

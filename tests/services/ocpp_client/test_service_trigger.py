@@ -55,16 +55,16 @@ async def test_meter_values_trigger_runs_the_hook_after_the_response(ocpp, csms,
         asked.append(evse_id)
 
         async def send() -> None:
-            await ocpp.ctx.send("MeterValues", {"evseId": evse_id, "meterValue": [{
+            await ocpp.gate.send("MeterValues", {"evseId": evse_id, "meterValue": [{
                 "timestamp": ocpp.clock.now_text(), "sampledValue": [{"value": 1234.0, "context": "Trigger"}]}]})
         return send
 
-    ocpp.ctx.hooks.trigger_meter_values = trigger_meter_values
+    ocpp.transactions.meter.trigger_meter_values = trigger_meter_values
     reply, since = await _trigger(csms, station, "MeterValues", {"id": 1})
     assert reply == {"status": "Accepted"} and asked == [1]
     record = await wait_call(csms, station, "MeterValues", since=since)
     assert record.index > _result_index(csms, station, since)
-    ocpp.ctx.hooks.trigger_meter_values = lambda evse_id: None  # e.g. no meter on that EVSE
+    ocpp.transactions.meter.trigger_meter_values = lambda evse_id: None  # e.g. no meter on that EVSE
     reply, _ = await _trigger(csms, station, "MeterValues", {"id": 1})
     assert reply == {"status": "Rejected"}
 

@@ -27,7 +27,7 @@ from typing import Any
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
-from services.ocpp_client.meter_values import parse_utc
+from services.ocpp_client.meter_values.sampling import parse_utc
 from sim.csms import MessageRecord
 from sim.csms.transactions import transactions_from
 from tests.services.ocpp_client.tx_chaos import ChaosWorld, Step

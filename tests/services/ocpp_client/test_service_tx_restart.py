@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from services.ocpp_client.meter_values import parse_utc
+from services.ocpp_client.meter_values.sampling import parse_utc
 from tests.services.ocpp_client.tx_world import *  # noqa: F403
 from tests.services.ocpp_client.tx_world import Drive, assert_seq_nos_complete, booted, start_ocpp
 

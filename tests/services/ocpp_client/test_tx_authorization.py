@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.ocpp_client.tx_model import AUTHORIZED, EV_CONNECTED
+from services.ocpp_client.transactions.model import AUTHORIZED, EV_CONNECTED
 from tests.services.ocpp_client.tx_fixtures import CARD, CARD2, Station, triggers
 
 GROUP = {"idToken": "FAMILY", "type": "Central"}

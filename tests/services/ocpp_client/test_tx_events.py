@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.ocpp_client.device_model import DeviceModel
-from services.ocpp_client.device_model_catalog import ConnectorTopology, EvseTopology
-from services.ocpp_client.tx_events import EvseCommand, transaction_event, with_offline
-from services.ocpp_client.tx_model import AUTHORIZED, EV_CONNECTED, POWER_PATH, TxSettings
+from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.transactions.events import EvseCommand, transaction_event, with_offline
+from services.ocpp_client.transactions.model import AUTHORIZED, EV_CONNECTED, POWER_PATH, TxSettings
 from tests.services.ocpp_client.tx_fixtures import T0, Station, assert_valid_request
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from services.ocpp_client.meter_values import POWER, SamplingSettings, parse_utc, utc_text
-from services.ocpp_client.tx_model import TxSettings
+from services.ocpp_client.meter_values.sampling import POWER, SamplingSettings, parse_utc, utc_text
+from services.ocpp_client.transactions.model import TxSettings
 from tests.services.ocpp_client.tx_fixtures import T0, Station, triggers
 
 # T0 is 22:13:20 UTC: with a 60 s clock-aligned interval the slots are T0 + 40, T0 + 100, …

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from services.ocpp_client.tx_model import AUTHORIZED, DATA_SIGNED, ENERGY, EV_CONNECTED, PARKING, POWER_PATH, TX_POINTS
+from services.ocpp_client.transactions.model import (
+    AUTHORIZED,
+    DATA_SIGNED,
+    ENERGY,
+    EV_CONNECTED,
+    PARKING,
+    POWER_PATH,
+    TX_POINTS,
+)
 from tests.services.ocpp_client.tx_fixtures import CARD, Station, seq_nos
 
 START_TRIGGER = {

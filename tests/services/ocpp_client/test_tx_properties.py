@@ -14,8 +14,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.ocpp_client.meter_values import SamplingSettings, parse_utc
-from services.ocpp_client.tx_model import TX_POINTS, TxSettings
+from services.ocpp_client.meter_values.sampling import SamplingSettings, parse_utc
+from services.ocpp_client.transactions.model import TX_POINTS, TxSettings
 from tests.services.ocpp_client.tx_fixtures import CARD, CARD2, Station
 
 EVSES = st.sampled_from([1, 1, 1, 2])

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.ocpp_client.tx_model import AUTHORIZED, EV_CONNECTED, POWER_PATH
+from services.ocpp_client.transactions.model import AUTHORIZED, EV_CONNECTED, POWER_PATH
 from tests.services.ocpp_client.tx_fixtures import CARD, Station, assert_valid_request, assert_valid_response, triggers
 
 

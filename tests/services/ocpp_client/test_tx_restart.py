@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.ocpp_client.meter_values import utc_text
+from services.ocpp_client.meter_values.sampling import utc_text
 from tests.services.ocpp_client.tx_fixtures import T0, Station, sample, seq_nos, triggers
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.ocpp_client.tx_model import AUTHORIZED, DATA_SIGNED, ENERGY, EV_CONNECTED, PARKING, POWER_PATH
+from services.ocpp_client.transactions.model import AUTHORIZED, DATA_SIGNED, ENERGY, EV_CONNECTED, PARKING, POWER_PATH
 from tests.services.ocpp_client.tx_fixtures import CARD, Station, triggers
 
 

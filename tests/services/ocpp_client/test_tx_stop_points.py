@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.ocpp_client.tx_model import AUTHORIZED, ENERGY, EV_CONNECTED, PARKING, POWER_PATH
+from services.ocpp_client.transactions.model import AUTHORIZED, ENERGY, EV_CONNECTED, PARKING, POWER_PATH
 from tests.services.ocpp_client.tx_fixtures import CARD, Station, triggers
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from bus.client import BusClient
-from bus.config import StationConfig
 from bus.envelope import Envelope
 from bus.harness import BrokerThread, Probe, remove_run_dir
 from bus.rpc import RpcError
@@ -23,6 +22,7 @@ from services.evse_io.service import EvseIoService
 from services.meter.service import MeterService
 from sim.csms import CsmsCallError, DevCsms
 from sim.main import SimService
+from station.config import StationConfig
 from tests.services.ocpp_client.service_harness import ICCID, IMSI, TestOcppService
 from tests.services.ocpp_client.tx_world import CARD, sim_station
 

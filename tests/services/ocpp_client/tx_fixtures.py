@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bus.durable import open_db
-from services.ocpp_client.meter_values import utc_text
-from services.ocpp_client.payload_schema import request_violation, response_violation
-from services.ocpp_client.transactions import TransactionManager, TxOutput, TxSettings
+from services.ocpp_client.link.payload_schema import request_violation, response_violation
+from services.ocpp_client.meter_values.sampling import utc_text
+from services.ocpp_client.transactions.manager import TransactionManager, TxOutput, TxSettings
+from station.sqlite import open_db
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 CARD = {"idToken": "04A1B2C3", "type": "ISO14443"}

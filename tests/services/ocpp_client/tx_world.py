@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from bus.config import StationConfig, load_config
 from bus.harness import Probe, remove_run_dir
 from bus.runtime import running
 from services.evse_io.service import EvseIoService
 from services.meter.service import MeterService
 from sim.csms import DevCsms
 from sim.main import SimService
+from station.config import StationConfig, load_config
 from tests.services.ocpp_client.service_harness import (
     TestOcppService,
     calls,

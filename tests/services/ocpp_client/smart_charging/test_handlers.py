@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from services.ocpp_client.payload_schema import request_violation, response_violation
-from services.ocpp_client.rpc import Reply
-from services.ocpp_client.rpc_errors import CallError
+from services.ocpp_client.link.payload_schema import request_violation, response_violation
+from services.ocpp_client.link.rpc import Reply
+from services.ocpp_client.link.rpc_errors import CallError
 from services.ocpp_client.smart_charging.handlers import REPORT_PAGE_PROFILES, SmartChargingHandlers
 from services.ocpp_client.smart_charging.station import EvseConfig, StationView
 from services.ocpp_client.smart_charging.store import ProfileStore

@@ -1,0 +1,278 @@
+"""Availability (G03/G04 ChangeAvailability) and connector status (B04, G01 StatusNotification).
+
+OCPP availability has three levels: station, EVSE, connector, each Operative or Inoperative, persisted in
+`availability` (survives restarts; (0, 0) is the station). evse_io has one availability per EVSE: it gets
+Inoperative when the station, the EVSE or all of the EVSE's connectors are Inoperative. While a transaction
+runs on an EVSE (hooks.active_transactions), an Inoperative is answered Scheduled and handed to evse_io only
+once the transaction is over; evse_io itself also schedules while its session is authorized or powered.
+
+The status of a connector is evse_io's `connector_status`, shown Unavailable while it would be Available or
+Reserved but the connector is Inoperative at some level; no evse_io state yet → Unavailable.
+StatusNotification goes for every connector after boot Accepted, for every connector whose status differs
+from the one last delivered (a change, or a change while offline: B04.FR.02), and for all after an offline
+period longer than OfflineThreshold (B04.FR.01). The device model's AvailabilityState follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from typing import Any
+
+from bus.envelope import Envelope
+from bus.rpc import RpcError
+from services.ocpp_client.clock import StationClock
+from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.device_model.values import InvalidValueError
+from services.ocpp_client.link.gate import CallGate
+from services.ocpp_client.link.rpc import Reply
+from services.ocpp_client.peers import Connectors, Peers
+from services.ocpp_client.transactions.activity import TransactionActivity
+
+log = logging.getLogger("reon.ocpp.availability")
+
+EVSE_IO_WAIT_S = 2.0  # at boot Accepted, wait this long for evse_io's state with every MCU link up
+HOLD_MAX_S = 5.0  # StatusNotifications wait for the ChangeAvailabilityResponse at most this long
+EVSE_IO_DEADLINE_S = 3.0
+STATION = (0, 0)
+
+
+class Availability:
+    """ChangeAvailability, the status of every connector and its StatusNotifications."""
+
+    def __init__(self, db: sqlite3.Connection, dm: DeviceModel, clock: StationClock, gate: CallGate,
+                 connectors: Connectors, peers: Peers, transactions: TransactionActivity) -> None:
+        """`gate`: CALLs in and out and the registration status; `transactions`: how many are ongoing, and a
+        change listener (a ChangeAvailability scheduled until they end)."""
+        self.db = db
+        self.dm = dm
+        self.clock = clock
+        self.gate = gate
+        self.connectors = connectors
+        self.peers = peers
+        self.transactions = transactions
+        self.db.execute("CREATE TABLE IF NOT EXISTS availability (evse_id INTEGER NOT NULL, connector_id INTEGER"
+                        " NOT NULL, operative INTEGER NOT NULL, PRIMARY KEY (evse_id, connector_id))")
+        self._io: dict[int, dict[str, Any]] = {}
+        self._io_seen = asyncio.Event()
+        self._reported: dict[tuple[int, int], str] = {}
+        self._dirty = asyncio.Event()
+        self._hold_until = 0.0
+        self._report_lock = asyncio.Lock()
+        self._syncing: set[int] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.firmware_hold = False
+        gate.register("ChangeAvailability", self.change_availability)
+        transactions.on_change(self._transactions_changed)
+
+    # ---- levels -----------------------------------------------------------------------------------
+
+    def _level(self, evse_id: int, connector_id: int) -> bool:
+        row = self.db.execute("SELECT operative FROM availability WHERE evse_id=? AND connector_id=?",
+                              (evse_id, connector_id)).fetchone()
+        return bool(row[0]) if row else True
+
+    def connector_operative(self, evse_id: int, connector_id: int) -> bool:
+        if self.firmware_hold:
+            return False
+        return self._level(*STATION) and self._level(evse_id, 0) and self._level(evse_id, connector_id)
+
+    def set_firmware_hold(self, hold: bool) -> None:
+        """A firmware install waits for the running transactions (L01.FR.07): meanwhile idle EVSEs are
+        Unavailable, EVSEs still charging become so when their transaction ends (the scheduled rule)."""
+        if hold == self.firmware_hold:
+            return
+        log.info("firmware install pending: %s", "idle EVSEs Unavailable" if hold else "EVSEs back to their state")
+        self.firmware_hold = hold
+        self._transactions_changed()
+        self._dirty.set()
+
+    def evse_operative(self, evse_id: int) -> bool:
+        """What evse_io should have: Inoperative when no connector of the EVSE is operative."""
+        return any(self.connector_operative(e, c) for e, c in self.connectors if e == evse_id)
+
+    def status(self, evse_id: int, connector_id: int) -> str:
+        io = self._io.get(evse_id)
+        base = io["connector_status"] if io else "Unavailable"
+        if base in ("Available", "Reserved") and not self.connector_operative(evse_id, connector_id):
+            return "Unavailable"
+        return base
+
+    # ---- evse_io ----------------------------------------------------------------------------------
+
+    def evse_state(self, evse_id: int) -> dict[str, Any] | None:
+        """evse_io's last published state of an EVSE (`evse_io.state.evse.<n>`), or None."""
+        return self._io.get(evse_id)
+
+    async def on_evse_io_state(self, topic: str, env: Envelope) -> None:
+        """Subscription callback of `evse_io.state.evse.`."""
+        body = env.body
+        if not isinstance(body, dict) or not isinstance(body.get("evse_id"), int):
+            return
+        evse_id = body["evse_id"]
+        if not self.connectors.has(evse_id):
+            return
+        self._io[evse_id] = body
+        if all(self._io.get(evse_id, {}).get("link_up") for evse_id in self.connectors.evse_ids):
+            self._io_seen.set()  # every MCU answers: evse_io's status is not just its start-up Unavailable
+        self._update_device_model(evse_id)
+        self._dirty.set()
+        if body.get("availability_requested") != self._wanted(evse_id) and evse_id not in self._syncing:
+            self._spawn(self._sync_evse_io(evse_id))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _wanted(self, evse_id: int) -> str:
+        if self.evse_operative(evse_id):
+            return "Operative"
+        if self.transactions.active_transactions(evse_id) > 0:
+            io = self._io.get(evse_id) or {}
+            return str(io.get("availability_requested", "Operative"))  # scheduled: leave evse_io as it is
+        return "Inoperative"
+
+    async def _sync_evse_io(self, evse_id: int) -> dict[str, Any] | None:
+        """Tell evse_io the availability it should have; its reply (EVSE state) or None."""
+        wanted = self._wanted(evse_id)
+        if not self.peers.running("evse_io"):
+            return None
+        self._syncing.add(evse_id)
+        try:
+            reply = await self.peers.call("evse_io", "set_availability",
+                                         {"evse": evse_id, "availability": wanted},
+                                         deadline_s=EVSE_IO_DEADLINE_S)
+        except RpcError as exc:
+            log.warning("evse_io set_availability(%d, %s) failed: %s", evse_id, wanted, exc)
+            return None
+        finally:
+            self._syncing.discard(evse_id)
+        return reply if isinstance(reply, dict) else None
+
+    def _transactions_changed(self) -> None:
+        for evse_id in self.connectors.evse_ids:
+            io = self._io.get(evse_id)
+            if io is not None and io.get("availability_requested") != self._wanted(evse_id):
+                self._spawn(self._sync_evse_io(evse_id))
+
+    # ---- ChangeAvailability -----------------------------------------------------------------------
+
+    async def change_availability(self, request: dict[str, Any]) -> Reply:
+        operative = request["operationalStatus"] == "Operative"
+        evse = request.get("evse")
+        if evse is None or evse.get("id", 0) == 0:
+            scope, evse_ids = STATION, self.connectors.evse_ids
+        else:
+            connector_id = evse.get("connectorId")
+            if not self.connectors.has(evse["id"], connector_id):
+                return Reply({"status": "Rejected", "statusInfo": {"reasonCode": "UnknownEvse"}})
+            scope, evse_ids = (evse["id"], connector_id or 0), [evse["id"]]
+        self._hold_until = time.monotonic() + HOLD_MAX_S
+        self.db.execute("INSERT INTO availability VALUES (?,?,?) ON CONFLICT (evse_id, connector_id) DO UPDATE"
+                        " SET operative=excluded.operative", (*scope, int(operative)))
+        log.info("availability of %s set to %s", _scope_name(scope), request["operationalStatus"])
+        scheduled = False
+        for evse_id in evse_ids:
+            busy = self.transactions.active_transactions(evse_id) > 0
+            io = self._io.get(evse_id)
+            if io is None or io.get("availability_requested") != self._wanted(evse_id):
+                reply = await self._sync_evse_io(evse_id)
+            else:
+                reply = io
+            if not operative and (busy or (reply is not None and reply.get("availability") != "Inoperative"
+                                           and not self.evse_operative(evse_id))):
+                scheduled = True
+            if reply is not None:
+                self._io[evse_id] = reply
+            self._update_device_model(evse_id)
+        self._update_station_model()
+        return Reply({"status": "Scheduled" if scheduled else "Accepted"}, after_sent=self._release_hold)
+
+    async def _release_hold(self) -> None:
+        self._hold_until = 0.0
+        self._dirty.set()
+
+    def poke(self) -> None:
+        """Look for status changes to report now (after the boot report)."""
+        self._dirty.set()
+
+    # ---- StatusNotification -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Report changed statuses (one task)."""
+        self._update_station_model()
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            hold_s = self._hold_until - time.monotonic()
+            if hold_s > 0:
+                await asyncio.sleep(min(hold_s, 0.05))
+                self._dirty.set()
+                continue
+            if self.gate.connected and self.gate.accepted and not self.gate.queue_held:
+                await self.report(only_changed=True)
+
+    async def report(self, *, only_changed: bool) -> None:
+        """StatusNotification for every connector (or only those whose status differs from the delivered one)."""
+        async with self._report_lock:
+            for evse_id, connector_id in self.connectors:
+                if only_changed and self._reported.get((evse_id, connector_id)) == self.status(evse_id, connector_id):
+                    continue
+                await self.send_status(evse_id, connector_id)
+
+    async def report_after_boot(self) -> None:
+        """Boot Accepted: every connector, once evse_io reports every MCU link up (at most EVSE_IO_WAIT_S)."""
+        try:
+            async with asyncio.timeout(EVSE_IO_WAIT_S):
+                await self._io_seen.wait()
+        except TimeoutError:
+            log.warning("evse_io has not reported every EVSE with its MCU link up within %g s: reporting what"
+                        " is known (no state: Unavailable)", EVSE_IO_WAIT_S)
+        await self.report(only_changed=False)
+
+    async def report_after_offline(self, offline_s: float) -> None:
+        threshold_s = self.dm.get_int("OCPPCommCtrlr", "OfflineThreshold")
+        log.info("back online after %.1f s offline (OfflineThreshold %d s): reporting %s connectors", offline_s,
+                 threshold_s, "all" if offline_s > threshold_s else "changed")
+        await self.report(only_changed=offline_s <= threshold_s)
+
+    async def send_status(self, evse_id: int, connector_id: int, *, in_pending: bool = False) -> bool:
+        status = self.status(evse_id, connector_id)
+        payload = {"timestamp": self.clock.now_text(), "connectorStatus": status, "evseId": evse_id,
+                   "connectorId": connector_id}
+        if await self.gate.send("StatusNotification", payload, in_pending=in_pending) is None:
+            return False
+        self._reported[(evse_id, connector_id)] = status
+        return True
+
+    # ---- device model -----------------------------------------------------------------------------
+
+    def _update_device_model(self, evse_id: int) -> None:
+        statuses = []
+        for e, c in self.connectors:
+            if e == evse_id:
+                statuses.append(self.status(e, c))
+                self._set_model("Connector", statuses[-1], evse_id=e, connector_id=c)
+        if not self._level(*STATION) or not self._level(evse_id, 0):
+            evse_status = "Unavailable"
+        else:
+            evse_status = next((s for s in ("Occupied", "Available") if s in statuses), statuses[0])
+        self._set_model("EVSE", evse_status, evse_id=evse_id)
+
+    def _update_station_model(self) -> None:
+        self._set_model("ChargingStation", "Available" if self._level(*STATION) else "Unavailable")
+
+    def _set_model(self, component: str, status: str, **where: int) -> None:
+        try:
+            self.dm.set(component, "AvailabilityState", status, **where)  # type: ignore[arg-type]
+        except InvalidValueError as exc:
+            log.warning("%s AvailabilityState %s not taken: %s", component, status, exc.message)
+
+
+def _scope_name(scope: tuple[int, int]) -> str:
+    if scope == STATION:
+        return "the station"
+    return f"EVSE {scope[0]}" + (f" connector {scope[1]}" if scope[1] else "")

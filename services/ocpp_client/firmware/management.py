@@ -1,0 +1,94 @@
+"""Firmware management (L01/L02) and log upload (N01) on the OCPP side; the work is reon-firmware's.
+
+- UpdateFirmware / GetLog are passed to the firmware service's `update_firmware` / `get_log`; its answer is
+  the response (no firmware service: Rejected).
+- The firmware service's durable stream `status` is consumed (cursor in ocpp.db): each entry becomes a
+  FirmwareStatusNotification, LogStatusNotification or SecurityEventNotification in the durable outbound
+  queue, in the same SQLite transaction that moves the cursor, so none is lost or doubled by a restart.
+- `ocpp.state.transactions {active}` tells the firmware service when an install may start (it waits for 0).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+from bus.client import BusClient
+from bus.durable import DurableConsumer
+from bus.rpc import RpcError
+from services.ocpp_client.link.gate import CallGate
+from services.ocpp_client.link.outbound_queue import OutboundQueue
+from services.ocpp_client.peers import Peers
+from services.ocpp_client.security.events import SecurityEvents
+
+log = logging.getLogger("reon.ocpp.firmware")
+
+PRODUCER = "firmware"
+STREAM = "status"
+CONSUMER = "ocpp"
+QUEUE_KIND = "firmware"
+DEADLINE_S = 5.0
+
+
+class FirmwareManagement:
+    def __init__(self, bus: BusClient, db: sqlite3.Connection, gate: CallGate, queue: OutboundQueue,
+                 security: SecurityEvents, peers: Peers) -> None:
+        """`bus` and `db`: the durable consumer of the firmware service's status stream (cursor in `db`)."""
+        self.queue = queue
+        self.security = security
+        self.peers = peers
+        self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER, self._on_entry)
+        queue.register_kind(QUEUE_KIND)
+        gate.register("UpdateFirmware", self.update_firmware)
+        gate.register("GetLog", self.get_log)
+
+    def start(self) -> None:
+        self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def update_firmware(self, request: dict[str, Any]) -> dict[str, Any]:
+        reply = await self._call("update_firmware", request)
+        return _response(reply, reply.get("status", "Rejected"))
+
+    async def get_log(self, request: dict[str, Any]) -> dict[str, Any]:
+        reply = await self._call("get_log", request)
+        response = _response(reply, reply.get("status", "Rejected"))
+        if reply.get("filename"):
+            response["filename"] = str(reply["filename"])[:255]
+        return response
+
+    async def _call(self, command: str, request: dict[str, Any]) -> dict[str, Any]:
+        if not self.peers.running(PRODUCER):
+            return {"status": "Rejected", "reason": "the firmware service is not running"}
+        try:
+            reply = await self.peers.call(PRODUCER, command, {"request": request}, deadline_s=DEADLINE_S)
+        except RpcError as exc:
+            log.warning("firmware %s failed: %s", command, exc)
+            return {"status": "Rejected", "reason": f"firmware service: {exc.code}"}
+        return reply if isinstance(reply, dict) else {}
+
+    async def _on_entry(self, entry: dict[str, Any], conn: sqlite3.Connection) -> None:
+        """One stream entry → one queued notification, committed with the consumer's cursor. Never suspends:
+        the consumer's transaction on the shared connection is open meanwhile."""
+        data = entry.get("data") if isinstance(entry.get("data"), dict) else {}
+        name = entry.get("name")
+        if name in ("firmware_status", "log_status"):
+            action = "FirmwareStatusNotification" if name == "firmware_status" else "LogStatusNotification"
+            payload: dict[str, Any] = {"status": data.get("status")}
+            if isinstance(data.get("request_id"), int):
+                payload["requestId"] = data["request_id"]
+            self.queue.put_nowait(action, payload, kind=QUEUE_KIND, conn=conn)
+        elif name == "security_event":
+            await self.security.report(str(data.get("type")), data.get("tech_info"), conn=conn)
+        else:
+            log.warning("firmware stream entry %r (seq %s) not understood: skipped", name, entry.get("seq"))
+
+
+def _response(reply: dict[str, Any], status: str) -> dict[str, Any]:
+    response: dict[str, Any] = {"status": status}
+    if reply.get("reason"):
+        response["statusInfo"] = {"reasonCode": "Unspecified", "additionalInfo": str(reply["reason"])[:512]}
+    return response

@@ -1,0 +1,3 @@
+"""Reservation (functional block H): ReserveNow, CancelReservation, ReservationStatusUpdate. Room for the
+reservation issue.
+"""
