@@ -2,7 +2,8 @@
 
 A thin assembly of the functional blocks, one sub-package each: link (OCPP-J, RPC, connection, TLS, the
 durable outbound queue, the registration gate), device_model, provisioning (boot, variables, reset, trigger,
-remote commands), authorization, transactions, availability, meter_values, security, firmware. Each block
+remote commands), authorization, transactions, availability, meter_values, security, firmware,
+smart_charging. Each block
 gets the narrow things it uses (the gate to register CALL handlers and send CALLs, the queue, the db
 connection to `<data_dir>/ocpp.db`, the device model, the clock, `Peers` for bus RPC, `subscribe`); the
 transactions block is handed to availability, reset, trigger and remote as a `TransactionActivity`
@@ -25,6 +26,7 @@ from typing import Any
 from bus import runtime
 from bus.client import BusClient
 from bus.envelope import Envelope
+from bus.rpc import RpcError
 from services.ocpp_client.availability.status import Availability
 from services.ocpp_client.clock import StationClock
 from services.ocpp_client.contract import CONTRACT
@@ -44,6 +46,7 @@ from services.ocpp_client.provisioning.reset import Reset, Restarter, Supervisor
 from services.ocpp_client.provisioning.trigger import Trigger
 from services.ocpp_client.provisioning.variables import Provisioning
 from services.ocpp_client.security.events import SecurityEvents
+from services.ocpp_client.smart_charging.service import SmartChargingService
 from services.ocpp_client.store import db_path, open_store
 from services.ocpp_client.transactions.service import TransactionService
 from station.config import StationConfig
@@ -121,6 +124,9 @@ class OcppService(runtime.Service):
         self.remote = RemoteCommands(self.dm, self.gate, connectors, peers, self.transactions,
                                      self.transactions.auth, self.availability.evse_state)
         self.firmware = FirmwareManagement(bus, self.db, self.gate, self.queue, self.security, peers)
+        self.smart_charging = SmartChargingService(db=self.db, dm=self.dm, clock=self.clock, gate=self.gate,
+                                                   peers=peers, evses=config.evses, transactions=self.transactions,
+                                                   subscribe=self.subscribe)
         self.transactions.on_change(self._state_changed)
         self.gate.refuse_unhandled()
 
@@ -136,6 +142,7 @@ class OcppService(runtime.Service):
         await self.security.report("StartupOfTheDevice", f"boot reason {self.boot.reason}")
         self.reset.resume()
         self.firmware.start()
+        self.smart_charging.start()
         await self.transactions.start()  # its durable consumer of evse_io's session stream, before the link
         await self.link.start()
 
@@ -144,6 +151,7 @@ class OcppService(runtime.Service):
             "boot": self.boot.run, "queue": self.queue.run, "status": self.availability.run,
             "state": self._publish_loop,
             **self.transactions.loops(),
+            **self.smart_charging.loops(),
         }
         async with asyncio.TaskGroup() as tasks:
             for name, loop in loops.items():
@@ -263,6 +271,12 @@ class OcppService(runtime.Service):
     async def cmd_dead_letters(self, args: dict[str, Any]) -> dict[str, Any]:
         limit = args.get("limit") or 100
         return {"count": self.queue.dead_letter_count, "dead_letters": self.queue.dead_letters(limit)}
+
+    async def cmd_profiles(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self.smart_charging.profiles(args.get("evse"))
+        except ValueError as exc:
+            raise RpcError("unknown_evse", str(exc)) from None
 
     async def cmd_set_boot_reason(self, args: dict[str, Any]) -> dict[str, Any]:
         persist_next_reason(self.db, args["reason"])

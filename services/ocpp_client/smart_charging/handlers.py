@@ -178,9 +178,14 @@ class SmartChargingHandlers:
             log.info("charging profile %d installed for transaction %s", pending.profile_id, transaction_id)
         self.on_change()
 
+    def has_remote_start(self, evse_id: int) -> bool:
+        """A RequestStartTransaction profile waits for the EVSE's transaction."""
+        return evse_id in self._remote_start
+
     def remote_start_abandoned(self, evse_id: int) -> None:
         """The remote start did not become a transaction (timeout, refused): forget its profile."""
-        self._remote_start.pop(evse_id, None)
+        if self._remote_start.pop(evse_id, None) is not None:
+            log.info("EVSE %d: the remote start ended without a transaction; its chargingProfile is dropped", evse_id)
 
     def transaction_ended(self, evse_id: int, transaction_id: str) -> None:
         """The transaction's TxProfiles go with it."""

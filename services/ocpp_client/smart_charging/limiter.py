@@ -34,6 +34,14 @@ LOAD_MANAGEMENT = "LoadManagement"
 RETRY_S = 5  # a limit evse_io did not take is tried again this much later (or at the next wake)
 
 
+async def wake_or_timeout(wake: asyncio.Event, delay_s: float) -> None:
+    """Return when `wake` is set or after delay_s. asyncio.timeout, not wait_for: in Python 3.11 wait_for can
+    swallow a cancel that arrives together with a wake(), and the service could then never stop."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(delay_s):
+            await wake.wait()
+
+
 @dataclass(frozen=True)
 class EvseLimit:
     current_a: float | None  # None: no limit beyond the EVSE's own maximum; 0: paused
@@ -59,6 +67,7 @@ class Limiter:
         self.applied: dict[int, EvseLimit] = {}
         self.next_boundary: datetime | None = None
         self._wake = asyncio.Event()
+        self.sleep = wake_or_timeout  # tests replace it to move their clock
 
     def compute(self, now: datetime) -> tuple[dict[int, EvseLimit], datetime]:
         """The limit of every EVSE at `now`, and when any of them may change next."""
@@ -134,5 +143,4 @@ class Limiter:
                 log.exception("smart charging limiter: computation failed; retrying in 60 s")
                 boundary = self.now() + timedelta(seconds=60)
             delay_s = max((boundary - self.now()).total_seconds(), 0.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay_s)
+            await self.sleep(self._wake, delay_s)

@@ -114,19 +114,18 @@ async def test_run_sleeps_until_the_boundary_and_wakes_on_change(world: World) -
     """One timer: the loop sleeps until the boundary (the clock jumps there) and a wake() re-computes at once."""
     world.store.put(profile(1, periods=[(0, 8.0), (3600, 12.0)]))
     loop_clock: list[datetime] = []
-    real_wait_for = asyncio.wait_for
 
-    async def jumping_wait_for(awaitable: Any, timeout: float | None) -> Any:
-        loop_clock.append(world.clock + timedelta(seconds=timeout or 0))
+    async def jumping_sleep(wake: asyncio.Event, delay_s: float) -> None:
+        loop_clock.append(world.clock + timedelta(seconds=delay_s))
         try:
-            return await real_wait_for(awaitable, 0.05)
+            async with asyncio.timeout(0.05):
+                await wake.wait()
         except TimeoutError:
             world.clock = loop_clock[-1]  # the hour passed
-            raise
 
+    world.limiter.sleep = jumping_sleep
     task = asyncio.create_task(world.limiter.run())
     try:
-        asyncio.wait_for = jumping_wait_for  # type: ignore[assignment]
         while len(world.applied) < 3:
             await asyncio.sleep(0.01)
         assert world.take() == [(1, 8.0), (2, None), (1, 12.0)]
@@ -137,7 +136,6 @@ async def test_run_sleeps_until_the_boundary_and_wakes_on_change(world: World) -
             await asyncio.sleep(0.01)
         assert world.take() == [(2, 6.0)]
     finally:
-        asyncio.wait_for = real_wait_for
         task.cancel()
 
 
