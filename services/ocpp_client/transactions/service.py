@@ -91,7 +91,8 @@ class TransactionService:
         self.auth = AuthService(db, dm, gate, sorted(self.tx.evses), self.tx, apply=self.apply, now=self.now,
                                 subscribe=subscribe)
         self.meter = MeterService(dm, gate.send, self.tx, apply=self.apply, now=self.now,
-                                  station_time=self.station_time, subscribe=subscribe)
+                                  station_time=self.station_time, subscribe=subscribe,
+                                  offered_current_a=lambda evse: self._evse_io.get(evse, {}).get("offered_current_a"))
         self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER, self._on_session_entry)
         self._commands: asyncio.Queue[EvseCommand] = asyncio.Queue()
         self._changed = asyncio.Event()  # publish the transaction states
