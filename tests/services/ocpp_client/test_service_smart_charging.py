@@ -78,7 +78,7 @@ async def evse_limit(probe: Probe, evse_id: int, predicate: Any) -> dict[str, An
     return env.body
 
 
-async def test_tx_profile_32_10_16_a_the_pwm_follows_each_period_boundary_tc_k_01_k_10(
+async def test_tx_profile_32_10_16_a_the_pwm_follows_each_period_boundary_k01_k10(
         ocpp, csms, station, drive: Drive, probe) -> None:
     """K01 TxProfile, Absolute periods 2 s apart: the duty on the MCU wire follows at each boundary with no
     message in between; evse_io names the source; Current.Offered reports it; ClearChargingProfile (K10) lifts it."""
@@ -152,9 +152,9 @@ async def test_request_start_transaction_with_a_bad_profile_is_rejected_with_its
     assert answer["statusInfo"]["reasonCode"] == "InvalidProfile"
 
 
-async def test_request_start_profile_is_ignored_while_smart_charging_is_disabled(
+async def test_request_start_profile_is_ignored_while_smart_charging_is_disabled_tc_k_38(
         ocpp, csms, station, drive: Drive, probe) -> None:
-    """F01.FR.12 / TC_K_15-like: with SmartChargingCtrlr.Enabled false the profile is ignored, K CALLs refused."""
+    """F01.FR.12: with SmartChargingCtrlr.Enabled false the profile is ignored, K CALLs refused."""
     set_result = await csms.call(station.station.id, "SetVariables", {"setVariableData": [
         {"component": {"name": "SmartChargingCtrlr"}, "variable": {"name": "Enabled"}, "attributeValue": "false"}]})
     assert set_result["setVariableResult"][0]["attributeStatus"] == "Accepted"
@@ -165,7 +165,7 @@ async def test_request_start_profile_is_ignored_while_smart_charging_is_disabled
     await pwm_offers(probe, 1, 32.0)
 
 
-async def test_composite_schedule_of_an_unknown_evse_is_rejected_and_entries_counts_profiles_tc_k_08(
+async def test_composite_schedule_of_an_unknown_evse_is_rejected_and_entries_counts_profiles_k08(
         ocpp, csms, station) -> None:
     reply = await csms.call(station.station.id, "GetCompositeSchedule", {"evseId": 9, "duration": 60})
     assert reply["status"] == "Rejected" and reply["statusInfo"]["reasonCode"] == "UnknownEvse"
