@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ocpp_rpc.py
 	$(BIN)/python bench/ocpp_queue.py
 	$(BIN)/python bench/firmware.py
+	$(BIN)/python bench/smart_charging.py
 
 clean:
 	-$(BIN)/reonctl down

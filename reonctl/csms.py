@@ -55,6 +55,10 @@ def ask(config: StationConfig, command: dict[str, Any], timeout_s: float = 40.0)
     return reply.get("result")
 
 
+#: the purposes `profile` takes (sim/csms/profiles.py checks them again; reonctl does not import sim)
+PURPOSES = ("ChargingStationMaxProfile", "TxDefaultProfile", "TxProfile")
+
+
 def _fail(message: str) -> NoReturn:
     click.echo(f"reonctl csms: {message}", err=True)
     sys.exit(1)
@@ -82,6 +86,36 @@ def call(config: StationConfig, action: str, payload: str, timeout: float, no_va
         _fail("PAYLOAD must be a JSON object")
     result = ask(config, {"cmd": "call", "station": config.station.id, "action": action, "payload": body,
                           "timeout": timeout, "validate": not no_validate}, timeout_s=timeout + 5)
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+@csms.command()
+@click.argument("evse", type=int)
+@click.argument("periods")
+@click.option("--id", "profile_id", type=int, default=1, show_default=True, help="chargingProfile id")
+@click.option("--purpose", type=click.Choice(PURPOSES), default="TxDefaultProfile", show_default=True)
+@click.option("--stack-level", type=int, default=0, show_default=True)
+@click.option("--unit", type=click.Choice(["A", "W"]), default="A", show_default=True)
+@click.option("--tx", "transaction_id", help="transactionId (a TxProfile needs it)")
+@click.option("--relative", is_flag=True, help="Relative to the transaction start (default: Absolute from now)")
+@click.pass_obj
+def profile(config: StationConfig, evse: int, periods: str, profile_id: int, purpose: str, stack_level: int,
+            unit: str, transaction_id: str | None, relative: bool) -> None:
+    """SetChargingProfile on EVSE (0: the station) with PERIODS "LIMIT" or "START_S:LIMIT,…", e.g.
+    `reonctl csms profile 1 0:32,600:10,1200:16 --purpose TxProfile --tx <id>`."""
+    result = ask(config, {"cmd": "charging_profile", "station": config.station.id, "evse": evse,
+                          "periods": periods, "id": profile_id, "purpose": purpose, "stack_level": stack_level,
+                          "unit": unit, "transaction_id": transaction_id, "relative": relative})
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+@csms.command("clear-profile")
+@click.argument("profile_id", type=int)
+@click.pass_obj
+def clear_profile(config: StationConfig, profile_id: int) -> None:
+    """ClearChargingProfile by id."""
+    result = ask(config, {"cmd": "call", "station": config.station.id, "action": "ClearChargingProfile",
+                          "payload": {"chargingProfileId": profile_id}})
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
 
 

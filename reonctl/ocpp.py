@@ -1,4 +1,4 @@
-"""`reonctl ocpp …`: the station's CSMS link (reon-ocpp): disconnect, connect, dead letters.
+"""`reonctl ocpp …`: the station's CSMS link (reon-ocpp): disconnect, connect, dead letters, charging profiles.
 
 Each command calls one command of the ocpp service (services/ocpp_client/contract.py); a station that is not
 running, or a refusal, prints why and exits 1.
@@ -67,3 +67,40 @@ def dead_letters(config: StationConfig, limit: int, as_json: bool) -> None:
     for letter in reply["dead_letters"]:
         click.echo(f"#{letter['id']} {letter['action']} ({letter['kind'] or '-'}) queued {_time(letter['queued_at'])},"
                    f" gave up {_time(letter['died_at'])} after {letter['attempts']} attempt(s): {letter['error']}")
+
+
+@ocpp.command()
+@click.argument("evse", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="the whole answer as JSON")
+@click.pass_obj
+def profiles(config: StationConfig, evse: int | None, as_json: bool) -> None:
+    """Smart charging: the installed charging profiles, the limit applied and the composite schedule of the
+    next 24 h of each EVSE (of EVSE only)."""
+    reply = call_ocpp(config, "profiles", {} if evse is None else {"evse": evse})
+    if as_json:
+        click.echo(json.dumps(reply, indent=2, ensure_ascii=False))
+        return
+    click.echo(describe_profiles(reply))
+
+
+def describe_profiles(reply: dict[str, Any]) -> str:
+    """The `profiles` answer as text: station profiles, then per EVSE its limit, profiles and composite."""
+    lines = [f"station: {_profile_line(p)}" for p in reply["station_profiles"]]
+    for evse in reply["evses"]:
+        limit = evse["limit"] or {}
+        current_a = limit.get("current_a")
+        applied = "no limit beyond the EVSE's own" if current_a is None else f"{current_a:g} A"
+        origin = f" ({limit.get('purpose')} #{limit.get('profile_id')})" if limit.get("profile_id") else ""
+        lines.append(f"EVSE {evse['evse']}: {applied}{origin}")
+        lines += [f"  {_profile_line(p)}" for p in evse["profiles"]]
+        schedule = evse["composite"]
+        periods = ", ".join(f"+{p['startPeriod']}s {p['limit']:g} {schedule['chargingRateUnit']}"
+                            for p in schedule["chargingSchedulePeriod"])
+        lines.append(f"  composite from {schedule['scheduleStart']}: {periods}")
+    return "\n".join(lines)
+
+
+def _profile_line(profile: dict[str, Any]) -> str:
+    tx = f" tx {profile['transactionId']}" if profile.get("transactionId") else ""
+    return (f"#{profile['id']} {profile['chargingProfilePurpose']} stack {profile['stackLevel']}"
+            f" {profile['chargingProfileKind']}{tx}")

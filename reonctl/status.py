@@ -86,6 +86,7 @@ def _evses(config: StationConfig, state: dict[str, Any], now: float) -> dict[str
             "cp_state": io.get("cp_state"),
             "relays_closed": io.get("relays_closed"),
             "current_limit_a": io.get("offered_current_a"),
+            "current_limit_source": _limit_source(io.get("current_limit_source")),
             "transaction_id": tx.get("transaction_id"),
             "energy_wh": sample.get("energy_import_wh"),
             "power_w": sample.get("power_w"),
@@ -101,6 +102,18 @@ def _reservation(held: Any) -> dict[str, Any] | None:
         return None
     token = held.get("id_token") if isinstance(held.get("id_token"), dict) else {}
     return {"id": held.get("reservation_id"), "id_token": token.get("idToken"), "until": held.get("expires_at")}
+
+
+def _limit_source(source: Any) -> str | None:
+    """evse_io's current_limit_source as text: "smart_charging TxProfile #3", "default", or None."""
+    if not isinstance(source, dict):
+        return None
+    text = str(source.get("source"))
+    if source.get("purpose"):
+        text += f" {source['purpose']}"
+    if source.get("profile_id") is not None:
+        text += f" #{source['profile_id']}"
+    return text
 
 
 def _meters(config: StationConfig, state: dict[str, Any], now: float) -> dict[str, Any]:
@@ -155,7 +168,8 @@ def render(doc: dict[str, Any]) -> str:
                          f"  (reservation {_v(r['id'])})")
         lines.append(f"EVSE {evse_id}  {_v(e['connector_status'])}/{_v(e['charging_state'])}  CP {_v(e['cp_state'])}"
                      f"  relays {'closed' if e['relays_closed'] else 'open'}  limit {_v(e['current_limit_a'])} A"
-                     f"  tx {_v(e['transaction_id'])}  {_v(e['energy_wh'])} Wh  {_v(e['power_w'])} W"
+                     + (f" ({e['current_limit_source']})" if e.get("current_limit_source") else "")
+                     + f"  tx {_v(e['transaction_id'])}  {_v(e['energy_wh'])} Wh  {_v(e['power_w'])} W"
                      f"  meter {_v(m.get('link'))}" + (f"  faults {', '.join(e['faults'])}" if e["faults"] else ""))
     for r in doc.get("reservations_any_evse") or []:
         lines.append(f"Any EVSE  reserved for {_v(r['id_token'])} until {_v(r['until'])}  (reservation {_v(r['id'])})")

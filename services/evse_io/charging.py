@@ -67,7 +67,7 @@ class ChargingControl:
         self._hw_max_a: float | None = None
         self._hw_min_a = MIN_CURRENT_A
         # commands
-        self._external_limit_a: float | None = None
+        self._external_limits_a: dict[str, float] = {}  # by source (e.g. "default", "smart_charging")
         self._operative_requested = True
         self._operative = True
         self._reserved = False
@@ -185,12 +185,20 @@ class ChargingControl:
         self._sessions.end(reason)
         return self._reconcile(now)
 
-    def set_current_limit(self, amps: float | None, now: float) -> Outputs:
-        """External (smart-charging) limit in A; None removes it; below 6 A pauses charging."""
+    def set_current_limit(self, amps: float | None, now: float, source: str = "default") -> Outputs:
+        """External limit in A from `source`; None removes that source's limit. The lowest of all sources
+        applies; below 6 A pauses charging (no PWM)."""
         if amps is not None and not (_valid_amps(amps) and amps >= 0):
             raise CommandRejected(f"current limit must be a non-negative number or None, got {amps!r}")
-        self._external_limit_a = None if amps is None else float(amps)
+        if amps is None:
+            self._external_limits_a.pop(source, None)
+        else:
+            self._external_limits_a[source] = float(amps)
         return self._reconcile(now)
+
+    @property
+    def _external_limit_a(self) -> float | None:
+        return min(self._external_limits_a.values(), default=None)
 
     def set_availability(self, operative: bool, now: float) -> Outputs:
         """Operative/Inoperative. Inoperative waits for an authorized session to end."""

@@ -31,7 +31,9 @@ EVSE_STATE = {
     "pp_ampacity_a": "float?",  # cable ampacity from the PP coding; None: no cable / faulty coding
     "offered_current_a": "float",  # 0: no PWM
     "duty": "int",  # PWM duty in 0.01 %; 10000 = no PWM
-    "current_limit_a": "float?",  # the external (smart-charging) limit; None: none
+    "current_limit_a": "float?",  # the lowest external limit (set_current_limit over all sources); None: none
+    "current_limit_source": "dict?",  # where it comes from: {source, **origin}, e.g. purpose and profile_id
+    "current_limits": "dict?",  # every source's limit: source → {amps, origin}
     "faults": ["str"],  # charging_types.Fault names; any one makes the connector Faulted
     "availability": AVAILABILITY,  # in effect
     "availability_requested": AVAILABILITY,  # differs from availability while an Inoperative is scheduled
@@ -125,9 +127,11 @@ CONTRACT = Contract(
         _evse_command("stop", {"reason": "str"},
                       "end the session with this reason (OCPP ReasonEnumType, e.g. Remote, Local): power off at"
                       " once, unlock once the relays are open; no session: no-op", idempotent=True),
-        _evse_command("set_current_limit", {"amps": "float?"},
-                      "external (smart-charging) limit in A, null removes it; below 6 A pauses charging; lowered"
-                      " at once, raised at most every 5 s; not persisted", idempotent=True),
+        _evse_command("set_current_limit", {"amps": "float?", "source": "str?", "origin": "dict?"},
+                      "external limit in A of one source (default 'default'; smart charging uses"
+                      " 'smart_charging'), null removes that source's limit; the lowest of all sources applies;"
+                      " below 6 A pauses charging; lowered at once, raised at most every 5 s; origin (e.g."
+                      " {purpose, profile_id}) is shown in current_limit_source; not persisted", idempotent=True),
         _evse_command("set_availability", {"availability": AVAILABILITY},
                       "persisted (survives restart); Inoperative while a session is authorized or powered takes"
                       " effect when it ends (availability_requested shows it scheduled)", idempotent=True),

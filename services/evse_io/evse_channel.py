@@ -66,7 +66,9 @@ class EvseChannel:
         self.link = None if port is None else McuLink(
             evse.id, port, evse.mcu_baud, on_message=self._on_message, on_link=self._on_link,
             **(link_options or {}))
-        self.current_limit_a: float | None = None
+        self.current_limit_a: float | None = None  # the lowest of current_limits
+        self.current_limit_source: dict[str, Any] | None = None
+        self.current_limits: dict[str, dict[str, Any]] = {}  # source → {amps, origin}
         self.unknown_enum = 0
         self._on_events = on_events
         self._on_change = on_change
@@ -102,14 +104,24 @@ class EvseChannel:
         """Run one ChargingControl command now; CommandRejected propagates (then nothing changed)."""
         self._apply(apply(self._now()))
 
-    def set_current_limit(self, amps: float | None) -> None:
-        self.command(lambda now: self.control.set_current_limit(amps, now))
-        self.current_limit_a = None if amps is None else float(amps)
+    def set_current_limit(self, amps: float | None, source: str = "default",
+                          origin: dict[str, Any] | None = None) -> None:
+        """The limit of one source (None removes it); `origin` says where it comes from (shown in the state)."""
+        self.command(lambda now: self.control.set_current_limit(amps, now, source))
+        if amps is None:
+            self.current_limits.pop(source, None)
+        else:
+            self.current_limits[source] = {"amps": float(amps), "origin": origin}
+        lowest = min(self.current_limits.items(), key=lambda item: item[1]["amps"], default=None)
+        self.current_limit_a = None if lowest is None else lowest[1]["amps"]
+        self.current_limit_source = None if lowest is None else {"source": lowest[0], **(lowest[1]["origin"] or {})}
 
     def snapshot(self) -> dict[str, Any]:
         """The state published as ``evse.<n>`` (contract EVSE_STATE)."""
         body = self.control.snapshot()
         body["current_limit_a"] = self.current_limit_a
+        body["current_limit_source"] = self.current_limit_source
+        body["current_limits"] = {source: dict(limit) for source, limit in self.current_limits.items()}
         frames_bad = self.link.frame_stats.frames_bad if self.link is not None else 0
         body["bad_input"] = {"frames_bad": frames_bad, "unknown_enum": self.unknown_enum}
         return body

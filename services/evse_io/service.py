@@ -154,7 +154,8 @@ class EvseIoService(runtime.Service):
 
     async def cmd_set_current_limit(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
-        return await self._run(channel, lambda: channel.set_current_limit(args.get("amps")))
+        source, origin = args.get("source") or "default", args.get("origin")
+        return await self._run(channel, lambda: channel.set_current_limit(args.get("amps"), source, origin))
 
     async def cmd_set_availability(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)

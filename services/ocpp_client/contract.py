@@ -59,6 +59,13 @@ TRANSACTION = {
     "authorized": "bool",  # an authorization is in force on the EVSE (with or without a transaction)
 }
 
+PROFILES_OF_EVSE = {
+    "evse": "int",
+    "limit": "dict?",  # {current_a (None: no limit beyond the EVSE's own; 0: paused), purpose, profile_id}
+    "profiles": ["dict"],  # ChargingProfileType payloads with evseId
+    "composite": "dict",  # CompositeScheduleType (GetCompositeSchedule), in A
+}
+
 #: The transaction module's state; reonctl status reads `ocpp.state.transaction.<n>` {transaction_id,
 #: charging_state}.
 TRANSACTION_STATE: tuple[Topic, ...] = (
@@ -93,6 +100,10 @@ CONTRACT = Contract(
         Command("certificates", {}, {"certificates": [INSTALLED_CERTIFICATE]},
                 "the certificates in the station's store (roots, the station certificate), install order",
                 idempotent=True),
+        Command("profiles", {"evse": "int?"}, {"station_profiles": ["dict"], "evses": [PROFILES_OF_EVSE]},
+                "smart charging: the installed charging profiles (ChargingStationMaxProfile ones in"
+                " station_profiles), the limit applied and the composite schedule of the next 24 h of each EVSE"
+                " (of one with evse)", idempotent=True),
         Command("set_boot_reason", {"reason": f"enum({'|'.join(BOOT_REASONS)})"}, {"reason": "str"},
                 "persist the BootNotification reason for the next start (call before causing a restart, e.g."
                 " FirmwareUpdate); consumed once that boot is Accepted", idempotent=True),

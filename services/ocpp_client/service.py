@@ -3,11 +3,11 @@
 A thin assembly of the functional blocks, one sub-package each: link (OCPP-J, RPC, connection, TLS, the
 durable outbound queue, the registration gate), device_model, provisioning (boot, variables, reset, trigger,
 remote commands), authorization, transactions, availability, reservation, diagnostics (customer information),
-meter_values, security, certificates, firmware, monitoring (NotifyEvent, variable monitoring, DataTransfer
-REWATT). Each block gets the narrow things it uses (the gate to register CALL handlers and send CALLs, the queue,
-the db connection to `<data_dir>/ocpp.db`, the device model, the clock, `Peers` for bus RPC, `subscribe`); the
-transactions block is handed to availability, reset, trigger and remote as a `TransactionActivity`
-(transactions/activity.py).
+meter_values, smart_charging, security, certificates, firmware, monitoring (NotifyEvent, variable monitoring,
+DataTransfer REWATT). Each block gets the narrow things it uses (the gate to register CALL handlers and send
+CALLs, the queue, the db connection to `<data_dir>/ocpp.db`, the device model, the clock, `Peers` for bus
+RPC, `subscribe`); the transactions block is handed to availability, reset, trigger and remote as a
+`TransactionActivity` (transactions/activity.py).
 
 Bus in: `modem.state.modem` (ICCID/IMSI for BootNotification and the device model), `evse_io.state.evse.<n>`
 (connector status, charging hints), the durable streams `firmware.evt.status` and `evse_io.evt.session`,
@@ -28,6 +28,7 @@ from typing import Any
 from bus import runtime
 from bus.client import BusClient
 from bus.envelope import Envelope
+from bus.rpc import RpcError
 from services.ocpp_client.availability.status import Availability
 from services.ocpp_client.availability.switch import AvailabilitySwitch
 from services.ocpp_client.certificates.block import Certificates
@@ -51,6 +52,7 @@ from services.ocpp_client.provisioning.trigger import Trigger
 from services.ocpp_client.provisioning.variables import Provisioning
 from services.ocpp_client.reservation.block import ReservationBlock
 from services.ocpp_client.security.events import SecurityEvents
+from services.ocpp_client.smart_charging.service import SmartChargingService
 from services.ocpp_client.store import open_store
 from services.ocpp_client.transactions.service import TransactionService
 from station import health
@@ -150,6 +152,9 @@ class OcppService(runtime.Service):
             station={"id": station.id, "serial_number": station.serial_number, "model": station.model,
                      "vendor": station.vendor, "firmware_version": firmware},
             transaction_of=self._transaction_id, csms_state=self.csms_state)
+        self.smart_charging = SmartChargingService(db=self.db, dm=self.dm, clock=self.clock, gate=self.gate,
+                                                   peers=peers, evses=config.evses, transactions=self.transactions,
+                                                   subscribe=self.subscribe)
         self.transactions.on_change(self._state_changed)
         self.gate.refuse_unhandled()
 
@@ -168,6 +173,7 @@ class OcppService(runtime.Service):
         self.reset.resume()
         self.firmware.start()
         self.monitoring.start()
+        self.smart_charging.start()
         await self.transactions.start()  # its durable consumer of evse_io's session stream, before the link
         await self.link.start()
 
@@ -176,6 +182,7 @@ class OcppService(runtime.Service):
             "boot": self.boot.run, "queue": self.queue.run, "status": self.availability.run,
             "state": self._publish_loop, "certificates": self.certificates.run,
             **self.transactions.loops(), **self.monitoring.loops(), **self.reservation.loops(),
+            **self.smart_charging.loops(),
         }
         async with asyncio.TaskGroup() as tasks:
             for name, loop in loops.items():
@@ -311,6 +318,12 @@ class OcppService(runtime.Service):
 
     async def cmd_certificates(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"certificates": self.certificates.installed()}
+
+    async def cmd_profiles(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self.smart_charging.profiles(args.get("evse"))
+        except ValueError as exc:
+            raise RpcError("unknown_evse", str(exc)) from None
 
     async def cmd_set_boot_reason(self, args: dict[str, Any]) -> dict[str, Any]:
         persist_next_reason(self.db, args["reason"])

@@ -15,6 +15,9 @@ A unix stream socket; one JSON object per line in, one per line out, in the bus 
     {"cmd": "reserve", "station": "CS01", "id_token": "04A1B2C3", "evse": 1, "minutes": 15}
                                                                -> {"request": {...}, "response": {...}}
     {"cmd": "cancel_reservation", "station": "CS01", "reservation_id": 7} -> {"status": "Accepted"}
+    {"cmd": "charging_profile", "station": "CS01", "evse": 1, "periods": "0:32,600:10", "id": 1,
+     "purpose": "TxProfile", "stack_level": 0, "unit": "A", "transaction_id": "...", "relative": false}
+                                                               -> the SetChargingProfileResponse (profiles.py)
 Errors: {"ok": false, "error": {"code": "...", "message": "...", "details": {...}}}; the code is the
 station's CALLERROR code, or BadRequest / NotConnected / Timeout.
 """
@@ -30,6 +33,7 @@ import socket
 from typing import Any
 
 from sim.csms.policy import CsmsCallError, StationNotConnected
+from sim.csms.profiles import parse_periods, set_charging_profile
 from sim.csms.reservations import reserve_now_request
 from sim.csms.server import DevCsms
 
@@ -100,6 +104,16 @@ class ControlServer:
         if cmd == "call":
             return await csms.call(request["station"], request["action"], request.get("payload", {}),
                                    timeout_s=request.get("timeout"), validate=request.get("validate", True))
+        if cmd == "charging_profile":
+            try:
+                payload = set_charging_profile(
+                    int(request["evse"]), parse_periods(str(request["periods"])), profile_id=int(request.get("id", 1)),
+                    purpose=request.get("purpose", "TxDefaultProfile"), stack_level=int(request.get("stack_level", 0)),
+                    unit=request.get("unit", "A"), transaction_id=request.get("transaction_id"),
+                    relative=bool(request.get("relative")))
+            except (ValueError, TypeError) as exc:
+                raise BadRequest(f"charging_profile: {exc}") from None
+            return await csms.call(request["station"], "SetChargingProfile", payload)
         if cmd == "messages":
             records = csms.messages(request["station"], request.get("action"), int(request.get("since", 0)))
             return [record.to_json() for record in records]

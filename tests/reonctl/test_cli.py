@@ -40,8 +40,8 @@ def test_status_of_a_station_that_is_not_running_exits_1(tmp_path) -> None:
     assert set(doc) == {"station", "services", "csms", "evses", "meters", "modem", "firmware",
                         "reservations_any_evse"}
     assert set(doc["evses"]["1"]) == {"connector_status", "charging_state", "cp_state", "relays_closed",
-                                      "current_limit_a", "transaction_id", "energy_wh", "power_w", "faults",
-                                      "reservation"}
+                                      "current_limit_a", "current_limit_source", "transaction_id", "energy_wh",
+                                      "power_w", "faults", "reservation"}
     assert doc["station"]["model"] == "REON" and doc["station"]["vendor"] == "REWATT"
 
 
@@ -92,3 +92,11 @@ async def test_events_prints_decoded_bus_messages(tmp_path) -> None:
         assert len(lines) == 2 and all(" bus.state." in line for line in lines)
     finally:
         broker.stop()
+
+
+def test_status_names_where_the_current_limit_comes_from() -> None:
+    from reonctl.status import _limit_source
+    assert _limit_source({"source": "smart_charging", "purpose": "TxProfile", "profile_id": 3}) == (
+        "smart_charging TxProfile #3")
+    assert _limit_source({"source": "default"}) == "default"
+    assert _limit_source(None) is None

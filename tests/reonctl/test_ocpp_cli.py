@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 from click.testing import CliRunner, Result
 
@@ -89,3 +90,29 @@ async def test_certs_lists_type_subject_issuer_and_expiry(ocpp, csms, station) -
     assert lines[4] == f"  expires {root.cert.not_valid_after_utc.isoformat()}"
     doc = json.loads((await reonctl(station, "certs", "--json")).output)
     assert doc[0]["type"] == "ManufacturerRootCertificate" and doc[0]["state"] == "active"
+
+
+async def test_csms_profile_sends_a_profile_and_ocpp_profiles_shows_it_with_the_composite(
+        ocpp, csms, station, evse_io) -> None:
+    control = await ControlServer(csms, str(station.paths.run_dir / "csms.sock")).start()
+    try:
+        result = await reonctl(station, "csms", "profile", "1", "0:16,3600:10", "--id", "7")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == {"status": "Accepted"}
+        result = await reonctl(station, "csms", "profile", "1", "0:-3")  # a negative limit: nothing stored
+        assert result.exit_code == 0 and json.loads(result.output)["status"] == "Rejected"
+        await ocpp.smart_charging.block.limiter.update()  # the limiter task may not have run yet
+        result = await reonctl(station, "ocpp", "profiles", "1")
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert lines[0] == "EVSE 1: 16 A (TxDefaultProfile #7)"
+        assert lines[1] == "  #7 TxDefaultProfile stack 0 Absolute"
+        assert re.search(r": \+0s 16 A, \+(3599|3600)s 10 A$", lines[2]), lines[2]  # from now, to the second
+        assert ("set_current_limit", {"evse": 1, "amps": 16.0, "source": "smart_charging",
+                                      "origin": {"purpose": "TxDefaultProfile", "profile_id": 7}}) in evse_io.calls
+        result = await reonctl(station, "ocpp", "profiles", "9")
+        assert result.exit_code == 1 and "EVSE 9 does not exist" in result.output
+        result = await reonctl(station, "csms", "clear-profile", "7")
+        assert json.loads(result.output) == {"status": "Accepted"}
+    finally:
+        await control.stop()

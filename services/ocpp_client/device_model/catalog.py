@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.ocpp_client.link.payload_schema import schema_enum
+from services.ocpp_client.smart_charging import variables as sc
 
 ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
 DATA_TYPES = (
@@ -282,6 +283,23 @@ def _data_link() -> list[VariableSpec]:
     ]
 
 
+def _smart_charging_ctrlr() -> list[VariableSpec]:
+    c = sc.COMPONENT  # appendix 3.2.x: what smart_charging/ does (K01–K10)
+    return [
+        _flag(c, "ACPhaseSwitchingSupported", False, "ReadOnly"),
+        _flag(c, "Available", True, "ReadOnly"),
+        _flag(c, "Enabled", True),
+        _ro(c, "Entries", "integer", "0", variable_instance="ChargingProfiles", min_limit=0,
+            max_limit=sc.MAX_ENTRIES, persistent=False),
+        _flag(c, "ExternalControlSignalsEnabled", False),
+        _v(c, "LimitChangeSignificance", "decimal", "10", unit="Percent", min_limit=0, max_limit=100),
+        _flag(c, "NotifyChargingLimitWithSchedules", False),
+        _ro(c, "PeriodsPerSchedule", "integer", "24", min_limit=1, max_limit=sc.MAX_PERIODS_PER_SCHEDULE),
+        _ro(c, "ProfileStackLevel", "integer", "8", min_limit=0, max_limit=sc.MAX_STACK_LEVEL),
+        _ro(c, "RateUnit", "MemberList", ",".join(sc.RATE_UNITS), values_list=sc.RATE_UNITS, allow_empty=False),
+    ]
+
+
 def _evse(evse: EvseTopology) -> list[VariableSpec]:
     e, n = "EVSE", evse.evse_id
     phases = str(evse.supply_phases)
@@ -349,6 +367,7 @@ def build_catalog(evses: Sequence[EvseTopology], blocks: Sequence[VariableSpec] 
         *_aligned_data_ctrlr(),
         *_auth_ctrlrs(),
         *_data_link(),
+        *_smart_charging_ctrlr(),
     ]
     by_ident = {spec.ident: spec for spec in blocks}
     replaced = [by_ident.pop(spec.ident, spec) for spec in specs]

@@ -40,10 +40,13 @@ class MeterService:
 
     def __init__(self, dm: DeviceModel, send: Send, machine: SampleInputs, *, apply: Callable[..., None],
                  now: Callable[[], float], station_time: Callable[[float], float],
-                 subscribe: Callable[..., Any]) -> None:
+                 subscribe: Callable[..., Any],
+                 offered_current_a: Callable[[int], float | None] = lambda _evse: None) -> None:
         """`send`: a direct CALL (link/gate.py); `machine`: the transaction state machine; `apply(output,
         recheck_timers=…)`: to the transactions block's runners; `now()` / `station_time(system_s)`: the
-        station's OCPP clock; `subscribe(prefix, callback)`: the bus."""
+        station's OCPP clock; `subscribe(prefix, callback)`: the bus; `offered_current_a(evse)`: the current the
+        EVSE offers the EV now (evse_io's PWM offer: every limit in force, smart charging's included), added to
+        each sample as Current.Offered when the meter did not give it."""
         self.dm = dm
         self._send = send
         self.machine = machine
@@ -51,6 +54,7 @@ class MeterService:
         self.now = now
         self.station_time = station_time
         self._subscribe = subscribe
+        self.offered_current_a = offered_current_a
         self._read_at: dict[int, float] = {}  # the last reading taken per EVSE (meter's clock)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -76,6 +80,8 @@ class MeterService:
             return  # the same reading again (state after the event) or an older one
         self._read_at[evse_id] = read_at
         shifted = {**sample, "read_at": self.station_time(read_at)}
+        if shifted.get("current_offered_a") is None:
+            shifted["current_offered_a"] = self.offered_current_a(evse_id)
         self.apply(self.machine.on_meter_sample(evse_id, shifted, self.now()), recheck_timers=False)
 
     # ---- MeterValuesRequest -----------------------------------------------------------------------

@@ -1,3 +1,3 @@
 """Smart charging (functional block K): SetChargingProfile, GetChargingProfiles, ClearChargingProfile,
-GetCompositeSchedule, limits to evse_io. Room for the smart-charging issue.
+GetCompositeSchedule, composite schedules, station sharing, and the limiter that sends limits to evse_io.
 """

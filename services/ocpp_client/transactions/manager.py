@@ -139,7 +139,7 @@ class TransactionManager:
                 "id_token": {"idToken": rec.id_token.get("idToken", ""), "type": rec.id_token.get("type", "")}}))
         elif not rec.authorized and evse_io_authorized:
             out.commands.append(EvseCommand("stop", evse_id, {"reason": rec.stop_reason or "Other"}))
-        limit = state.get("current_limit_a")
+        limit = own_limit_a(state)
         if rec.suspended and rec.authorized and limit != 0:
             out.commands.append(EvseCommand("set_current_limit", evse_id, {"amps": 0.0}))
         elif not rec.suspended and limit == 0:
@@ -164,3 +164,12 @@ class TransactionManager:
                     self.core.emit(st, UPDATED, "EVDeparted")
         return out
 
+
+def own_limit_a(state: Mapping[str, Any]) -> float | None:
+    """The limit this block set in evse_io (source "default"); other sources (smart charging) are not ours.
+    An evse_io state without `current_limits` (older evse_io) has only that one limit."""
+    limits = state.get("current_limits")
+    if not isinstance(limits, Mapping):
+        return state.get("current_limit_a")
+    own = limits.get("default")
+    return own.get("amps") if isinstance(own, Mapping) else None

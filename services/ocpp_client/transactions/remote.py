@@ -1,8 +1,10 @@
 """CSMS requests on transactions: RequestStartTransaction (F01/F02), RequestStopTransaction (F03),
 GetTransactionStatus (E14), TriggerMessage(TransactionEvent) (F06) and stopping for a reset (B12).
 
-RequestStartTransaction: a chargingProfile is refused (REON does not do smart charging); an unknown EVSE,
-or one already authorized or waiting for a remote start, is refused. Without evseId REON picks the EVSE
+RequestStartTransaction: a chargingProfile goes to `charging_profile(evse_id, profile)` (smart charging,
+K05/F01.FR.08–12: None = go ahead, else the statusInfo of a Rejected), checked last, after the EVSE is chosen;
+without that callback it is refused. An unknown EVSE, or one already authorized or waiting for a remote start,
+is refused. Without evseId REON picks the EVSE
 with an EV plugged in and no authorization, else an idle one. With AuthCtrlr.AuthorizeRemoteStart (and an
 idToken other than NoAuthorization) the token must first be authorized like a presented card: the result
 says so and the glue calls `on_authorization` when it knows; otherwise the authorization is in force at
@@ -23,6 +25,8 @@ from services.ocpp_client.transactions.events import UPDATED, EvseCommand, TxOut
 from services.ocpp_client.transactions.model import ends_when_authorization_ends
 
 NO_AUTHORIZATION = "NoAuthorization"
+#: smart charging's check of a RequestStartTransaction chargingProfile: None = go ahead, else a statusInfo.
+ProfileCheck = Callable[[int, dict[str, Any]], dict[str, Any] | None]
 
 
 @dataclass
@@ -48,9 +52,11 @@ class RemoteRequests:
         self.core = core
 
     def request_start(self, request: Mapping[str, Any], now: float, *,
-                      evse_available: Callable[[int], bool] | None = None) -> RemoteStartResult:
+                      evse_available: Callable[[int], bool] | None = None,
+                      charging_profile: ProfileCheck | None = None) -> RemoteStartResult:
         """Handle a (schema-valid) RequestStartTransactionRequest."""
-        if request.get("chargingProfile") is not None:
+        profile = request.get("chargingProfile")
+        if profile is not None and charging_profile is None:
             return _rejected("UnsupportedParam", "chargingProfile: smart charging is not supported")
         id_token, group = dict(request["idToken"]), request.get("groupIdToken")
         reservations = self.core.reservations
@@ -69,6 +75,13 @@ class RemoteRequests:
         if not available(evse_id):
             return _rejected("InvalidValue", f"EVSE {evse_id} is not available (or reserved for another)")
         remote_start_id = request.get("remoteStartId")
+        before = self.core.record(evse_id)
+        if before.authorized or before.pending_remote is not None:
+            return _rejected("TxInProgress")
+        if profile is not None and charging_profile is not None:
+            refused = charging_profile(evse_id, dict(profile))
+            if refused is not None:
+                return RemoteStartResult({"status": "Rejected", "statusInfo": refused})
         result = RemoteStartResult({"status": "Accepted"})
         with self.core.step(evse_id, now, result.output) as st:
             rec = st.rec

@@ -48,6 +48,7 @@ from services.ocpp_client.transactions.manager import (
     TxSettings,
     with_offline,
 )
+from services.ocpp_client.transactions.remote import ProfileCheck
 
 log = logging.getLogger("reon.ocpp.transactions")
 
@@ -102,7 +103,8 @@ class TransactionService:
                                 subscribe=subscribe, on_verdict=self.counts.authorized,
                                 room_for_records=room_for_records)
         self.meter = MeterService(dm, gate.send, self.tx, apply=self.apply, now=self.now,
-                                  station_time=self.station_time, subscribe=subscribe)
+                                  station_time=self.station_time, subscribe=subscribe,
+                                  offered_current_a=lambda evse: self._evse_io.get(evse, {}).get("offered_current_a"))
         # one handler per kind the transaction machine moves on; DurableConsumer refuses a map that differs
         # from the kinds evse_io's contract declares (ValueError at start, not an entry skipped later)
         self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER,
@@ -118,6 +120,7 @@ class TransactionService:
         self._listeners: list[Callable[[], None]] = []
         self.status_order: StatusOrder | None = None  # availability's, set by service.py (it needs this block)
         self._from_session = False  # a session fact is being handled: its events wait for its status change
+        self._profile_check: ProfileCheck | None = None  # smart charging (use_charging_profiles)
         queue.register_kind(QUEUE_KIND, rewrite=lambda m: with_offline(m.payload, m.offline),
                             on_delivered=self._on_delivered, on_dead_letter=self._on_dead_letter,
                             before_send=self._status_first)
@@ -286,7 +289,8 @@ class TransactionService:
         """RequestStartTransaction (F01/F02); Rejected unless the boot is Accepted (B02.FR.08)."""
         if not self.gate.accepted:
             return _REJECTED_PENDING
-        result = self.tx.request_start(request, self.now(), evse_available=self._evse_available)
+        result = self.tx.request_start(request, self.now(), evse_available=self._evse_available,
+                                       charging_profile=self._profile_check)
         self.apply(result.output)
         log.info("RequestStartTransaction for EVSE %s: %s", request.get("evseId", "any"), result.response["status"])
         if result.authorize is None:
@@ -309,6 +313,26 @@ class TransactionService:
         meta = {"transaction_id": transaction_id} if transaction_id is not None else {}
         queued = self.queue.count_pending(QUEUE_KIND, **meta) > 0
         return self.tx.get_transaction_status(transaction_id, queued)
+
+    # ---- smart charging (smart_charging/service.py) -------------------------------------------------
+
+    def use_charging_profiles(self, check: ProfileCheck) -> None:
+        """RequestStartTransaction's chargingProfile goes to `check` (else such a request is Rejected)."""
+        self._profile_check = check
+
+    def open_transaction_starts(self) -> dict[int, tuple[str, float]]:
+        """EVSE id → (transaction id, started at UTC s) of every open transaction."""
+        found = {}
+        for evse_id in self.tx.evses:
+            tx = self.tx.record(evse_id).tx
+            if tx is not None:
+                found[evse_id] = (tx.transaction_id, tx.started_at)
+        return found
+
+    def remote_start_waiting(self, evse_id: int) -> bool:
+        """An authorization is in force on the EVSE or a remote start waits for its token's authorization."""
+        rec = self.tx.record(evse_id)
+        return rec.authorized or rec.pending_remote is not None
 
     # ---- TransactionActivity (activity.py) -----------------------------------------------------------
 

@@ -69,5 +69,5 @@ async def test_clear_cache_accepted_and_rejected_when_the_cache_is_disabled(ocpp
 
 async def test_an_action_nobody_handles_is_not_supported(ocpp, csms, station) -> None:
     with pytest.raises(CsmsCallError) as refused:
-        await csms.call(station.station.id, "ClearChargingProfile", {})
+        await csms.call(station.station.id, "CostUpdated", {"totalCost": 1.5, "transactionId": "TX-1"})
     assert refused.value.code == "NotSupported"
