@@ -107,6 +107,11 @@ class Certificates:
 
         return renew
 
+    def manufacturer_roots(self) -> list[str]:
+        """The installed ManufacturerRootCertificates as PEM (what the firmware service trusts besides its own)."""
+        return [cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+                for cert in self.store.roots("ManufacturerRootCertificate")]
+
     def installed(self) -> list[dict[str, Any]]:
         """What `reonctl certs` lists: every certificate in the store (active, pending) with its dates."""
         found = []

@@ -1,7 +1,8 @@
 """Firmware management (L01/L02) and log upload (N01) on the OCPP side; the work is reon-firmware's.
 
 - UpdateFirmware / GetLog are passed to the firmware service's `update_firmware` / `get_log`; its answer is
-  the response (no firmware service: Rejected).
+  the response (no firmware service: Rejected). UpdateFirmware carries the ManufacturerRootCertificates the
+  CSMS installed (InstallCertificate, PEM): the firmware service trusts them as well as its configured root.
 - The firmware service's durable stream `status` is consumed (cursor in ocpp.db): each entry becomes a
   FirmwareStatusNotification, LogStatusNotification or SecurityEventNotification in the durable outbound
   queue, in the same SQLite transaction that moves the cursor, so none is lost or doubled by a restart.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from bus.client import BusClient
@@ -33,9 +35,12 @@ DEADLINE_S = 5.0
 
 class FirmwareManagement:
     def __init__(self, bus: BusClient, db: sqlite3.Connection, gate: CallGate, queue: OutboundQueue,
-                 security: SecurityEvents, peers: Peers) -> None:
-        """`bus` and `db`: the durable consumer of the firmware service's status stream (cursor in `db`)."""
+                 security: SecurityEvents, peers: Peers,
+                 manufacturer_roots: Callable[[], list[str]] = list) -> None:
+        """`bus` and `db`: the durable consumer of the firmware service's status stream (cursor in `db`);
+        `manufacturer_roots`: the installed ManufacturerRootCertificates, PEM, read at each UpdateFirmware."""
         self.queue = queue
+        self.manufacturer_roots = manufacturer_roots
         self.security = security
         self.peers = peers
         self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER, self._on_entry)
@@ -50,7 +55,7 @@ class FirmwareManagement:
         await self.consumer.stop()
 
     async def update_firmware(self, request: dict[str, Any]) -> dict[str, Any]:
-        reply = await self._call("update_firmware", request)
+        reply = await self._call("update_firmware", request, manufacturer_roots=self.manufacturer_roots())
         return _response(reply, reply.get("status", "Rejected"))
 
     async def get_log(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -60,11 +65,11 @@ class FirmwareManagement:
             response["filename"] = str(reply["filename"])[:255]
         return response
 
-    async def _call(self, command: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def _call(self, command: str, request: dict[str, Any], **extra: Any) -> dict[str, Any]:
         if not self.peers.running(PRODUCER):
             return {"status": "Rejected", "reason": "the firmware service is not running"}
         try:
-            reply = await self.peers.call(PRODUCER, command, {"request": request}, deadline_s=DEADLINE_S)
+            reply = await self.peers.call(PRODUCER, command, {"request": request, **extra}, deadline_s=DEADLINE_S)
         except RpcError as exc:
             log.warning("firmware %s failed: %s", command, exc)
             return {"status": "Rejected", "reason": f"firmware service: {exc.code}"}
