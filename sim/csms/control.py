@@ -12,6 +12,7 @@ A unix stream socket; one JSON object per line in, one per line out, in the bus 
     {"cmd": "set_password", "passwords": ["..."], "station": null}
     {"cmd": "send_raw", "station": "CS01", "text": "[2,\"1\",\"Reset\",{}]"}
     {"cmd": "disconnect", "station": "CS01"}
+    {"cmd": "client_certificate", "station": "CS01"}           -> "commonName=SN-1" (verified; None: none)
 Errors: {"ok": false, "error": {"code": "...", "message": "...", "details": {...}}}; the code is the
 station's CALLERROR code, or BadRequest / NotConnected / Timeout.
 """
@@ -116,6 +117,8 @@ class ControlServer:
         if cmd == "send_raw":
             await csms.send_raw(request["station"], request["text"])
             return None
+        if cmd == "client_certificate":
+            return csms.client_certificates.get(request["station"])
         if cmd == "disconnect":
             await csms.disconnect(request["station"])
             return None
