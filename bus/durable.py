@@ -158,7 +158,8 @@ class DurableConsumer:
     def _dispatcher(self, producer: str, stream: str, handlers: dict[str, EntryHandler]) -> EntryHandler:
         if self.declared is None:
             raise ValueError(f"{producer}.{stream}: handlers by kind need a stream declared in {producer}'s contract")
-        declared = set(self.declared.kind_names())
+        handlers = {str(kind): handler for kind, handler in handlers.items()}  # StrEnum members as plain names
+        declared = {str(kind) for kind in self.declared.kind_names()}
         unknown, missing = sorted(set(handlers) - declared), sorted(declared - set(handlers))
         if unknown or missing:
             raise ValueError(f"{producer}.{stream}: handlers for undeclared kinds {unknown}, none for {missing}")

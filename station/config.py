@@ -22,7 +22,7 @@ CONNECTOR_TYPES = ("sType2", "cType2", "cType1", "cCCS2", "cCCS1", "sType3", "Ot
 METER_MODELS = ("SDM630", "SDM72D", "SDM120", "ABB_B23", "EM340")
 PARITIES = ("N", "E", "O")
 # The shape of a `[device_model]` key, `Component[instance]@evse/connector.Variable[instance]`, checked at load
-# so a typo stops the station at start; reon-ocpp parses the keys (services/ocpp_client/device_model_keys.py).
+# so a typo stops the station at start; reon-ocpp parses the keys (services/ocpp_client/device_model/keys.py).
 _DM_NAME = r"[A-Za-z][\w\-]*(\[[\w\-.:]+\])?"
 DEVICE_MODEL_KEY = re.compile(rf"{_DM_NAME}(@[1-9]\d*(/[1-9]\d*)?)?\.{_DM_NAME}", re.ASCII)
 

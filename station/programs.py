@@ -27,7 +27,8 @@ PROGRAMS = (
     Program("evse_io", "services.evse_io.service", 100),
     Program("meter", "services.meter.service", 100),
     Program("modem", "services.modem.service", 100),
-    Program("ocpp", "services.ocpp_client.service", 110, config_check="services.ocpp_client.config_check:check"),
+    Program("ocpp", "services.ocpp_client.service", 110,
+            config_check="services.ocpp_client.provisioning.station_file:check"),
     Program("firmware", "services.firmware.service", 110),
     Program("metrics", "services.metrics.service", 120),  # only with [metrics] enabled
 )

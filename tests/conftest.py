@@ -1,7 +1,9 @@
-"""Fixtures every test can use: a short run directory, the real broker in a thread, a probe client."""
+"""Fixtures every test can use: a short run directory, the real broker in a thread, a probe client, and
+`rig_stack`, an AsyncExitStack closed after the test (for rigs built with tests/rigs.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,3 +35,9 @@ async def probe(run_dir: Path, broker: BrokerThread) -> AsyncIterator[Probe]:
     await client.start()
     yield client
     await client.close()
+
+
+@pytest.fixture
+async def rig_stack() -> AsyncIterator[contextlib.AsyncExitStack]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield stack

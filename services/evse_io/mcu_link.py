@@ -1,15 +1,14 @@
 """Asyncio serial link to one EVSE's pilot/contactor MCU (docs/hardware.md §1); no bus in here.
 
-The link owns the port: it opens it, reads it from the event loop (non-blocking fd + ``add_reader``), sends
-the host keep-alive every second and declares the link down when the MCU's keep-alive stops for
-``keepalive_timeout_s`` (5 s) or the port is lost. A port that errors or vanishes is closed and reopened with
-back-off (0.2 s doubling to 5 s). Nothing raises out of the link task; bad frames are counted and skipped.
+The link owns the port (station/serial_port.py: read from the event loop, a port that errors or vanishes
+closed and reopened with back-off, 0.2 s doubling to 5 s), sends the host keep-alive every second while it is
+open and declares the link down when the MCU's keep-alive stops for ``keepalive_timeout_s`` (5 s) or the port
+is lost. Nothing raises out of the link task; bad frames are counted and skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import os
@@ -17,14 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import serial
-
 from services.evse_io.mcu_framing import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, FrameStats, encode_frame
 from services.evse_io.mcu_pb2 import EverestToMcu, FirmwareUpdate, KeepAlive, KeepAliveLo, McuToEverest
+from station.serial_port import SerialPort
 
 log = logging.getLogger("reon.evse_io.mcu")
 
-READ_CHUNK_BYTES = 4096
 MAX_PENDING_WRITE_BYTES = 4096
 DUTY_MAX_0_01PCT = 10000
 
@@ -89,30 +86,23 @@ class McuLink:
         self.stats = LinkStats()
         self.mcu_keepalive: KeepAliveLo | None = None  # the last one received: hardware capabilities
         self._link_up = False
-        self._serial: serial.Serial | None = None
-        self._fd: int | None = None
+        self._port = SerialPort(port_path, baudrate, name=self._name, on_data=self._on_data, on_open=self._opened,
+                                on_close=self._closed, serve=self._send_keepalives, reopen_min_s=reopen_min_s,
+                                reopen_max_s=reopen_max_s)
         self._pending_tx = bytearray()
-        self._port_lost: asyncio.Event | None = None
         self._expiry: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._open_failures = 0
         self._started_at = time.monotonic()
 
     # ---- life ----
 
     async def start(self) -> None:
         """Start the link task; it keeps (re)opening the port until ``stop()``."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"mcu-link-{self.evse_id}")
+        self._port.start()
 
     async def stop(self) -> None:
         """Stop the task and close the port (no ``on_link`` call)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._close_port()
+        await self._port.stop()
+        self._pending_tx.clear()
         self._cancel_expiry()
         self._link_up = False
 
@@ -123,7 +113,7 @@ class McuLink:
 
     @property
     def port_open(self) -> bool:
-        return self._fd is not None
+        return self._port.is_open
 
     @property
     def frame_stats(self) -> FrameStats:
@@ -134,7 +124,7 @@ class McuLink:
 
     def send(self, message: EverestToMcu) -> bool:
         """Write one message; False when the port is closed or the frame had to be dropped."""
-        if self._fd is None:
+        if not self._port.is_open:
             self.stats.frames_dropped_tx += 1
             return False
         if not self._write(encode_frame(message)):
@@ -169,59 +159,28 @@ class McuLink:
         """Restart the MCU into its ROM bootloader (firmware flashing)."""
         return self.send(EverestToMcu(firmware_update=FirmwareUpdate(invoke_rom_bootloader=True)))
 
-    # ---- the link task ----
+    # ---- the port's hooks ----
 
-    async def _run(self) -> None:
-        backoff_s = self.reopen_min_s
-        while True:
-            try:
-                if not self._open_port():
-                    await asyncio.sleep(backoff_s)  # back-off between attempts, not synchronisation
-                    backoff_s = min(backoff_s * 2, self.reopen_max_s)
-                    continue
-                opened_at = time.monotonic()
-                await self._serve_port()
-                if time.monotonic() - opened_at >= self.reopen_max_s:
-                    backoff_s = self.reopen_min_s  # a port that stayed up earns a quick first retry
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s: link task error, reopening", self._name)
-            self._close_port()
-            self._set_link(False)
-            await asyncio.sleep(backoff_s)
-            backoff_s = min(backoff_s * 2, self.reopen_max_s)
-
-    def _open_port(self) -> bool:
-        try:
-            port = serial.Serial(self.port_path, self.baudrate, timeout=0, exclusive=True)
-        except (OSError, serial.SerialException, ValueError) as exc:
-            self._open_failures += 1
-            level = logging.WARNING if self._open_failures == 1 else logging.DEBUG
-            log.log(level, "%s: cannot open port (retrying with back-off): %s", self._name, exc)
-            return False
-        self._open_failures = 0
-        fd = port.fileno()
-        os.set_blocking(fd, False)
-        self._serial, self._fd = port, fd
+    def _opened(self) -> None:
         self._pending_tx.clear()
         self._decoder.reset()
-        self._port_lost = asyncio.Event()
-        asyncio.get_running_loop().add_reader(fd, self._on_readable)
         self.stats.port_opens += 1
-        log.info("%s: port open at %d baud", self._name, self.baudrate)
-        return True
 
-    async def _serve_port(self) -> None:
-        """Send the host keep-alive at a steady cadence until the port is lost."""
-        assert self._port_lost is not None
+    def _closed(self, lost: str | None) -> None:
+        """The port was lost (`lost` says why) or the keep-alive task failed: the link is down."""
+        if lost is not None:
+            self.stats.port_losses += 1
+        self._pending_tx.clear()
+        self._set_link(False)
+
+    async def _send_keepalives(self) -> None:
+        """Send the host keep-alive at a steady cadence while the port is open."""
         loop = asyncio.get_running_loop()
         next_at = loop.time()
-        while not self._port_lost.is_set():
+        while True:
             self._send_keepalive()
             next_at = max(next_at + self.keepalive_interval_s, loop.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._port_lost.wait(), next_at - loop.time())
+            await asyncio.sleep(next_at - loop.time())  # the cadence, not synchronisation
 
     def _send_keepalive(self) -> None:
         keepalive = KeepAlive()
@@ -229,51 +188,20 @@ class McuLink:
         keepalive.time_stamp = int((time.monotonic() - self._started_at) * 1000) & 0xFFFFFFFF
         self.send(EverestToMcu(keep_alive=keepalive))
 
-    def _close_port(self) -> None:
-        fd, port = self._fd, self._serial
-        self._fd, self._serial = None, None
-        if fd is not None:
-            loop = asyncio.get_running_loop()
-            loop.remove_reader(fd)
-            loop.remove_writer(fd)
-        if port is not None:
-            with contextlib.suppress(Exception):
-                port.close()
-        self._pending_tx.clear()
-
     def _lose_port(self, reason: str) -> None:
-        """The device errored or vanished: close it now, the task reopens it."""
-        if self._fd is None:
-            return
-        log.warning("%s: port lost (%s), closing and reopening", self._name, reason)
-        self.stats.port_losses += 1
-        self._close_port()
-        self._set_link(False)
-        if self._port_lost is not None:
-            self._port_lost.set()
+        """The device errored or vanished: close it now, the port's task reopens it."""
+        self._port.lose(reason)
 
     # ---- reading ----
 
-    def _on_readable(self) -> None:
-        if self._fd is None:
-            return
-        try:
-            chunk = os.read(self._fd, READ_CHUNK_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._lose_port(f"read: {errno.errorcode.get(exc.errno or 0, exc)}")
-            return
-        if not chunk:
-            self._lose_port("read: end of file")
-            return
+    def _on_data(self, chunk: bytes) -> None:
         for message in self._decoder.feed(chunk):
             self.stats.frames_received += 1
             if message.WhichOneof("payload") == "keep_alive":
                 self.mcu_keepalive = message.keep_alive
                 self._on_mcu_keepalive()
             self._call("on_message", self.on_message, message)
-            if self._fd is None:  # a callback stopped the link or the port
+            if not self._port.is_open:  # a callback stopped the link or the port
                 return
 
     def _on_mcu_keepalive(self) -> None:
@@ -306,7 +234,8 @@ class McuLink:
 
     def _write(self, frame: bytes) -> bool:
         """Write now, or queue behind bytes the OS has not taken yet; False if dropped."""
-        assert self._fd is not None
+        fd = self._port.fd
+        assert fd is not None
         if self._pending_tx:
             if len(self._pending_tx) + len(frame) > MAX_PENDING_WRITE_BYTES:
                 self.stats.frames_dropped_tx += 1
@@ -315,7 +244,7 @@ class McuLink:
             self._pending_tx += frame
             return True
         try:
-            written = os.write(self._fd, frame)
+            written = os.write(fd, frame)
         except (BlockingIOError, InterruptedError):
             written = 0
         except OSError as exc:
@@ -324,14 +253,15 @@ class McuLink:
             return False
         if written < len(frame):
             self._pending_tx += frame[written:]
-            asyncio.get_running_loop().add_writer(self._fd, self._on_writable)
+            asyncio.get_running_loop().add_writer(fd, self._on_writable)
         return True
 
     def _on_writable(self) -> None:
-        if self._fd is None:
+        fd = self._port.fd
+        if fd is None:
             return
         try:
-            written = os.write(self._fd, self._pending_tx)
+            written = os.write(fd, self._pending_tx)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -339,7 +269,7 @@ class McuLink:
             return
         del self._pending_tx[:written]
         if not self._pending_tx:
-            asyncio.get_running_loop().remove_writer(self._fd)
+            asyncio.get_running_loop().remove_writer(fd)
 
     def _call(self, name: str, callback: Callable[..., None] | None, *args: object) -> None:
         if callback is None:

@@ -9,7 +9,6 @@ counted and skipped with a log line. A card held on the reader repeats its UID; 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import re
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import serial
+from station.serial_port import SerialPort
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +111,8 @@ class RfidLineParser:
 
 
 class RfidReader:
-    """Reads tokens from a serial RFID reader on the event loop; reopens the port when it vanishes.
-
-    The port is opened non-blocking and watched with ``loop.add_reader``; when it fails (unplugged USB
-    reader, closed pseudo-terminal) it is closed and reopened with exponential back-off.
-    """
+    """Reads tokens from a serial RFID reader on the event loop; the port (station/serial_port.py) is reopened
+    with exponential back-off when it fails (unplugged USB reader, closed pseudo-terminal)."""
 
     def __init__(
         self,
@@ -130,13 +126,10 @@ class RfidReader:
     ) -> None:
         self.port = port
         self._on_token = on_token
-        self._baudrate = baudrate
-        self._reopen_min_s = reopen_min_s
-        self._reopen_max_s = reopen_max_s
         self.parser = RfidLineParser(debounce_s)
-        self._serial: serial.Serial | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._lost: asyncio.Future[str] | None = None
+        self._serial = SerialPort(port, baudrate, name=f"RFID reader {port}", on_data=self._on_data,
+                                  on_open=self._opened, on_close=self._closed, reopen_min_s=reopen_min_s,
+                                  reopen_max_s=reopen_max_s)
         self._connected = asyncio.Event()
         self._disconnected = asyncio.Event()
         self._disconnected.set()
@@ -159,69 +152,24 @@ class RfidReader:
         await asyncio.wait_for(self._disconnected.wait(), timeout)
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"rfid-reader {self.port}")
+        self._serial.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._close()
+        await self._serial.stop()
+        self._closed(None)
 
-    async def _run(self) -> None:
-        delay_s = self._reopen_min_s
-        while True:
-            if self._open():
-                delay_s = self._reopen_min_s
-                self._lost = asyncio.get_running_loop().create_future()
-                try:
-                    reason = await self._lost
-                finally:
-                    self._close()
-                log.warning("RFID reader %s lost: %s; reopening", self.port, reason)
-            await asyncio.sleep(delay_s)
-            delay_s = min(delay_s * 2, self._reopen_max_s)
-
-    def _open(self) -> bool:
-        try:
-            port = serial.Serial(self.port, self._baudrate, timeout=0, exclusive=True)
-        except (serial.SerialException, OSError) as exc:
-            log.debug("RFID reader %s not available: %s", self.port, exc)
-            return False
-        self._serial = port
-        asyncio.get_running_loop().add_reader(port.fileno(), self._on_readable)
+    def _opened(self) -> None:
+        self._serial.mark_good()  # no protocol to prove the reader good: an open port is enough
         self._disconnected.clear()
         self._connected.set()
-        log.info("RFID reader %s open", self.port)
-        return True
 
-    def _close(self) -> None:
-        port, self._serial = self._serial, None
+    def _closed(self, reason: str | None) -> None:
         self._connected.clear()
         self._disconnected.set()
-        if port is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(port.fileno())
-        with contextlib.suppress(Exception):
-            port.close()
 
-    def _on_readable(self) -> None:
-        port = self._serial
-        if port is None:
-            return
-        try:
-            data = port.read(4096)
-        except (serial.SerialException, OSError) as exc:
-            if self._lost is not None and not self._lost.done():
-                asyncio.get_running_loop().remove_reader(port.fileno())
-                self._lost.set_result(str(exc))
-            return
+    def _on_data(self, data: bytes) -> None:
         for token in self.parser.feed(data, asyncio.get_running_loop().time()):
             self._deliver(token)
-
     def _deliver(self, token: dict[str, str]) -> None:
         try:
             result = self._on_token(token)

@@ -3,14 +3,14 @@
 One command at a time; a reply is collected line by line until its final result code, and unsolicited result
 codes (URCs) go to a callback whenever they arrive, even inside a reply. `ATE0`, `AT+CMEE=2` (and the
 registration URCs) are set at every open and after every modem reset (`RDY`). A port that errors, vanishes
-(USB re-enumeration) or stops answering is closed and reopened with back-off, 0.2 s doubling to 5 s.
+(USB re-enumeration) or stops answering is closed and reopened with back-off, 0.2 s doubling to 5 s
+(station/serial_port.py).
 `ModemError` is the one failure type of this boundary.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ import serial
 from services.modem import at_parser as p
 from services.modem.at_lines import MAX_LINE_BYTES, Discarded, LineReader
 from services.modem.modem_info import Link, ModemError, ModemInfo
+from station.serial_port import SerialPort
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,14 +69,16 @@ class AtModem:
         max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         self.port = port
-        self.stats = ModemStats()
+        self._stats = ModemStats()
         self.vendor: p.Vendor | None = None
-        self._baudrate = baudrate
         self._timeout_s = command_timeout_s
         self._on_urc = on_urc
         self._on_link = on_link
         self._max_line_bytes = max_line_bytes
-        self._serial: serial.Serial | None = None
+        self._serial = SerialPort(port, baudrate, name=f"modem {port}", on_data=self._on_data,
+                                  on_open=self._opened, on_close=self._closed, serve=self._serve,
+                                  reopen_min_s=BACKOFF_FIRST_S, reopen_max_s=BACKOFF_MAX_S, exclusive=False,
+                                  write_timeout_s=1.0, flush_input=True)
         self._reader = LineReader(max_line_bytes)
         self._pending: _Pending | None = None
         self._lock = asyncio.Lock()
@@ -83,8 +86,13 @@ class AtModem:
         self._wake = asyncio.Event()
         self._reopen_wanted = False
         self._reinit_wanted = False
-        self._opened_once = False
-        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def stats(self) -> ModemStats:
+        """Counters of the AT link, the port's opens and failures included."""
+        self._stats.open_failures = self._serial.stats.open_failures
+        self._stats.reopens = self._serial.stats.reopens
+        return self._stats
 
     @property
     def ready(self) -> bool:
@@ -92,16 +100,10 @@ class AtModem:
         return self._ready.is_set()
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._supervise(), name=f"modem {self.port}")
+        self._serial.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._close_port()
+        await self._serial.stop()
         self._set_ready(False)
 
     async def wait_ready(self, timeout_s: float) -> None:
@@ -204,19 +206,20 @@ class AtModem:
         try:
             return parser(lines)
         except (p.AtParseError, IndexError) as exc:
-            self.stats.unparsed_replies += 1
+            self._stats.unparsed_replies += 1
             log.warning("modem: reply not understood, ignored: %s", exc)
             return None
 
     # -- one exchange -------------------------------------------------------------------------------
 
     async def _exchange(self, command: str, expect: tuple[str, ...], timeout_s: float) -> list[str]:
-        if self._serial is None:
+        port = self._serial.serial
+        if port is None:
             raise ModemError(f"{command}: port {self.port} not open")
         try:
-            self._serial.write(command.encode("ascii") + b"\r")
+            port.write(command.encode("ascii") + b"\r")
         except (serial.SerialException, OSError) as exc:
-            self._port_failed(str(exc))
+            self._serial.lose(f"write: {exc}")
             raise ModemError(f"{command}: write to {self.port} failed: {exc}") from exc
         loop = asyncio.get_running_loop()
         pending = _Pending(command, frozenset(x.upper() for x in expect), loop.create_future())
@@ -224,21 +227,14 @@ class AtModem:
         try:
             return await asyncio.wait_for(pending.future, timeout_s)
         except TimeoutError:
-            self.stats.timeouts += 1
+            self._stats.timeouts += 1
             log.warning("modem: %s got no answer within %s s; reopening %s", command, timeout_s, self.port)
             self._want_reopen()
             raise ModemError(f"{command}: no answer within {timeout_s} s") from None
         finally:
             self._pending = None
 
-    def _on_readable(self) -> None:
-        if self._serial is None:
-            return
-        try:
-            data = self._serial.read(4096)
-        except (serial.SerialException, OSError) as exc:
-            self._port_failed(str(exc))
-            return
+    def _on_data(self, data: bytes) -> None:
         for item in self._reader.feed(data):
             if isinstance(item, Discarded):
                 self._count_discarded(item)
@@ -247,10 +243,10 @@ class AtModem:
 
     def _count_discarded(self, item: Discarded) -> None:
         if item.reason == "overlong":
-            self.stats.overlong_lines += 1
+            self._stats.overlong_lines += 1
             log.warning("modem: line over %d bytes discarded: %r...", self._max_line_bytes, item.preview)
         else:
-            self.stats.garbage_lines += 1
+            self._stats.garbage_lines += 1
             log.warning("modem: garbage line discarded: %r", item.preview)
 
     def _on_line(self, line: str) -> None:
@@ -266,7 +262,7 @@ class AtModem:
                 pending.lines.append(line)
                 return
         elif not p.is_urc(line):
-            self.stats.unexpected_lines += 1
+            self._stats.unexpected_lines += 1
             log.warning("modem: unexpected line discarded: %r", line)
             return
         self._deliver_urc(line)
@@ -280,9 +276,9 @@ class AtModem:
             pending.future.set_exception(ModemError(message, final))
 
     def _deliver_urc(self, line: str) -> None:
-        self.stats.urcs += 1
+        self._stats.urcs += 1
         if line.upper() == "RDY":
-            self.stats.resets += 1
+            self._stats.resets += 1
             log.warning("modem: reset (RDY); setting it up again")
             if self._pending is not None and not self._pending.future.done():
                 self._pending.future.set_exception(ModemError(f"{self._pending.command}: modem reset"))
@@ -296,24 +292,26 @@ class AtModem:
 
     # -- port life ----------------------------------------------------------------------------------
 
-    async def _supervise(self) -> None:
-        backoff_s = BACKOFF_FIRST_S
-        while True:
-            if self._opened_once:
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, BACKOFF_MAX_S)
-            if not self._open_port():
-                continue
-            if await self._initialise():
-                backoff_s = BACKOFF_FIRST_S
-                log.info("modem: ready on %s", self.port)
-                self._set_ready(True)
-                await self._serve()
-            self._set_ready(False)
-            self._close_port()
+    def _opened(self) -> None:
+        self._reader = LineReader(self._max_line_bytes)
+        self._reopen_wanted = self._reinit_wanted = False
+        self._wake.clear()
+
+    def _closed(self, lost: str | None) -> None:
+        """The port is closed (lost: why it vanished): the waiting command fails, not ready until set up."""
+        pending = self._pending
+        if lost is not None and pending is not None and not pending.future.done():
+            pending.future.set_exception(ModemError(f"{pending.command}: port {self.port} lost"))
+        self._set_ready(False)
 
     async def _serve(self) -> None:
-        """Wait while the link is good; set the modem up again after a reset; return when it must reopen."""
+        """While the port is open: set the modem up (no answer: reopen), then wait while the link is good; set
+        it up again after a reset; return when it must reopen."""
+        if not await self._initialise():
+            return
+        self._serial.mark_good()
+        log.info("modem: ready on %s", self.port)
+        self._set_ready(True)
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -335,48 +333,6 @@ class AtModem:
                         log.warning("modem on %s does not answer: %s", self.port, exc)
                         return False
         return True
-
-    def _open_port(self) -> bool:
-        first_try = not self._opened_once
-        self._opened_once = True
-        try:
-            port = serial.Serial(self.port, self._baudrate, timeout=0, write_timeout=1.0)
-            port.reset_input_buffer()
-        except (serial.SerialException, OSError, ValueError) as exc:
-            self.stats.open_failures += 1
-            level = logging.WARNING if first_try else logging.DEBUG
-            log.log(level, "modem: cannot open %s: %s", self.port, exc)
-            return False
-        if not first_try:
-            self.stats.reopens += 1
-        self._serial = port
-        self._reader = LineReader(self._max_line_bytes)
-        self._reopen_wanted = self._reinit_wanted = False
-        self._wake.clear()
-        asyncio.get_running_loop().add_reader(port.fileno(), self._on_readable)
-        log.info("modem: %s open", self.port)
-        return True
-
-    def _close_port(self) -> None:
-        port, self._serial = self._serial, None
-        if port is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(port.fileno())
-        with contextlib.suppress(Exception):
-            port.close()
-
-    def _port_failed(self, reason: str) -> None:
-        """The port errored (vanished): stop reading it now, fail the waiting command, reopen."""
-        if self._serial is None:
-            return
-        log.warning("modem: %s lost: %s", self.port, reason)
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(self._serial.fileno())
-        pending = self._pending
-        if pending is not None and not pending.future.done():
-            pending.future.set_exception(ModemError(f"{pending.command}: port {self.port} lost"))
-        self._want_reopen()
 
     def _want_reopen(self) -> None:
         self._reopen_wanted = True

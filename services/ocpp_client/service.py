@@ -29,13 +29,9 @@ from bus.client import BusClient
 from bus.envelope import Envelope
 from services.ocpp_client.availability.status import Availability
 from services.ocpp_client.certificates.block import Certificates
-from services.ocpp_client.certificates.variables import VARIABLES as CERTIFICATE_VARIABLES
 from services.ocpp_client.clock import StationClock
-from services.ocpp_client.config_check import config_key
 from services.ocpp_client.contract import CONTRACT
-from services.ocpp_client.device_model.catalog import ConnectorTopology, EvseTopology
-from services.ocpp_client.device_model.keys import DeviceModelKeyError, station_seeds
-from services.ocpp_client.device_model.model import DeviceModel
+from services.ocpp_client.device_model.keys import DeviceModelKeyError
 from services.ocpp_client.device_model.values import InvalidValueError
 from services.ocpp_client.firmware.management import FirmwareManagement
 from services.ocpp_client.link.connection import LinkUp
@@ -43,42 +39,24 @@ from services.ocpp_client.link.csms_link import CsmsLink
 from services.ocpp_client.link.gate import CallGate
 from services.ocpp_client.link.outbound_queue import OutboundQueue
 from services.ocpp_client.monitoring.glue import MonitoringGlue
-from services.ocpp_client.monitoring.variables import block_variables
 from services.ocpp_client.peers import Connectors, Peers
 from services.ocpp_client.provisioning.boot import Boot, ModemIdentity, persist_next_reason
 from services.ocpp_client.provisioning.remote import RemoteCommands
 from services.ocpp_client.provisioning.reset import Reset, Restarter, SupervisorRestarter
+from services.ocpp_client.provisioning.station_file import config_key, open_device_model
 from services.ocpp_client.provisioning.trigger import Trigger
 from services.ocpp_client.provisioning.variables import Provisioning
 from services.ocpp_client.security.events import SecurityEvents
-from services.ocpp_client.store import db_path, open_store
+from services.ocpp_client.store import open_store
 from services.ocpp_client.transactions.service import TransactionService
 from station import health
 from station.config import ConfigError, StationConfig
 from station.host import os_boot_id, running_firmware_version
 
-NOMINAL_VOLTAGE_V = 230.0
+MAX_DEAD_LETTERS_LISTED = 10_000
 LAST_MESSAGE_PUBLISH_S = 5.0
 LOOP_RESTART_S = 1.0
 C = "OCPPCommCtrlr"
-
-
-def open_device_model(config: StationConfig, firmware: str, clock: StationClock | None = None, *,
-                      db: str | None = None) -> DeviceModel:
-    """The device model in ocpp.db (or `db`): topology from the EVSE tables, seeds from [device_model] and
-    [station]/[csms]; a seed the model refuses raises DeviceModelKeyError (config_check.py names its key)."""
-    evses = [EvseTopology(evse.id, tuple(ConnectorTopology(c.id, c.type) for c in evse.connectors),
-                          supply_phases=evse.phases,
-                          max_power_w=evse.max_current_a * NOMINAL_VOLTAGE_V * evse.phases)
-             for evse in config.evses]
-    station = config.station
-    seeds = {**config.device_model, **station_seeds(
-        station_id=station.id, serial_number=station.serial_number, model=station.model, vendor=station.vendor,
-        firmware_version=firmware, security_profile=config.csms.security_profile,
-        basic_auth_password=config.csms.password)}
-    return DeviceModel(db or db_path(config.paths.data_dir), evses, seeds, clock=clock.now if clock else None,
-                       extra_variables=(*block_variables(evses, has_modem=config.modem.enabled),
-                                        *CERTIFICATE_VARIABLES))
 
 
 # Not in the spec's list of security events, which has no entry for a SIM swap; the type is free text (≤ 50)
@@ -134,6 +112,7 @@ class OcppService(runtime.Service):
             room_for_records=lambda: health.check_disk(data_dir))
         self.availability = Availability(self.db, self.dm, self.clock, self.gate, connectors, peers,
                                          self.transactions)
+        self.transactions.status_order = self.availability  # status changes before the events (E02/E03)
         self.provisioning = Provisioning(self.dm, self.gate, self.link.apply_pending_password)
         self.reset = Reset(self.db, self.dm, self.gate, self.queue, self.security, connectors, self.transactions,
                            self.make_restarter())
@@ -161,6 +140,7 @@ class OcppService(runtime.Service):
         self.subscribe("modem.state.modem", self._on_modem)
         self.subscribe("modem.evt.sim_changed", self._on_sim_changed)
         self.subscribe("firmware.state.install_pending", self._on_install_pending)
+        self.subscribe("evse_io.evt.session", self.availability.on_session_fact)  # before the state it changes
         self.subscribe("evse_io.state.evse.", self.availability.on_evse_io_state)
         await self.publish_state("csms", self.csms_state())
         await self.publish_state("transactions", self.transactions_state())
@@ -304,7 +284,7 @@ class OcppService(runtime.Service):
         return self.csms_state()
 
     async def cmd_dead_letters(self, args: dict[str, Any]) -> dict[str, Any]:
-        limit = args.get("limit") or 100
+        limit = min(max(int(args.get("limit") or 100), 1), MAX_DEAD_LETTERS_LISTED)
         return {"count": self.queue.dead_letter_count, "dead_letters": self.queue.dead_letters(limit)}
 
     async def cmd_certificates(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """Typed durable streams: the producer's contract declares entry kinds and fields; both ends check them."""
 
 import asyncio
-import logging
 
 import pytest
 
@@ -11,6 +10,7 @@ from bus.durable import STREAM_COMMANDS, DurableConsumer, DurableProducer, decla
 from bus.rpc import RpcServer
 from services.evse_io.contract import SessionEntry
 from station.sqlite import open_db
+from tests.rigs import LogWatch
 
 TYPED = DurableStream("session", "plug facts", common=(Field("evse_id", "int", "the EVSE"),), kinds=(
     EntryKind("plugged_in", "an EV arrived"),
@@ -20,26 +20,6 @@ TYPED_CONTRACT = Contract("typed_prod", "a typed producer", commands=STREAM_COMM
 # The same service seen from a faulty producer build that no longer declares the kinds: it journals anything.
 UNTYPED_CONTRACT = Contract("typed_prod", "untyped", state=(stream_topics("session", "x")[0],),
                             events=(stream_topics("session", "x")[1],), commands=STREAM_COMMANDS)
-
-
-class Logged(logging.Handler):
-    """Sets `seen` when bus.durable logs an error containing `text`."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(logging.ERROR)
-        self.text, self.seen, self.messages = text, asyncio.Event(), []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.text in record.getMessage():
-            self.messages.append(record.getMessage())
-            self.seen.set()
-
-    async def __aenter__(self) -> "Logged":
-        logging.getLogger("bus.durable").addHandler(self)
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        logging.getLogger("bus.durable").removeHandler(self)
 
 
 class Producer:
@@ -104,7 +84,7 @@ async def test_consumer_stops_loudly_at_an_entry_its_producer_does_not_declare(
         await bus.start()
         conn = open_db(str(tmp_path / "c.db"))
         consumer = DurableConsumer(bus, conn, "typed_prod", "session", "cons", handler)
-        async with Logged("does not match") as logged:
+        async with LogWatch("bus.durable", "does not match") as logged:
             consumer.start()
             await asyncio.wait_for(logged.seen.wait(), 5)
         await consumer.stop()
@@ -124,7 +104,7 @@ async def test_consumer_reports_a_missing_field(run_dir, broker, tmp_path) -> No
         conn = open_db(str(tmp_path / "c.db"))
         consumer = DurableConsumer(bus, conn, "typed_prod", "session", "cons", {
             "plugged_in": lambda entry, conn: asyncio.sleep(0), "power_on": lambda entry, conn: asyncio.sleep(0)})
-        async with Logged("offered_current_a: missing") as logged:
+        async with LogWatch("bus.durable", "offered_current_a: missing") as logged:
             consumer.start()
             await asyncio.wait_for(logged.seen.wait(), 5)
         await consumer.stop()

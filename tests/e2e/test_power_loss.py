@@ -59,7 +59,7 @@ async def test_transaction_reaches_the_csms_whole_after_a_power_loss(tmp_path) -
         assert sorted(set(tx["seq_nos"])) == list(range(max(tx["seq_nos"]) + 1))
         assert tx["energy_end_wh"] >= tx["energy_start_wh"]
         # same OS boot here, so the restarted world has no EV: the station sees it gone (after a real reboot the
-        # new boot id makes it PowerLoss; tests/services/ocpp_client/test_tx_restart.py covers that rule)
+        # new boot id makes it PowerLoss; tests/services/ocpp_client/transactions/test_tx_restart.py covers that rule)
         assert tx["stopped_reason"] in ("EVDisconnected", "PowerLoss")
     finally:
         await asyncio.to_thread(reonctl, config, "down")

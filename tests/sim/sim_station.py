@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bus.harness import BrokerThread, Probe, remove_run_dir
+from bus.harness import Probe
 from bus.runtime import running
 from sim.main import SimService
 from station.config import StationConfig, load_config
+from tests.rigs import station_bus
 from tests.stations import write_station
 
 
@@ -42,14 +43,6 @@ async def sim_station(directory: Path, *, evses: int = 2,
     if edit:
         path.write_text(path.read_text().replace(*edit))
     config = load_config(path)
-    broker = BrokerThread(config.paths.run_dir).start()
-    probe = Probe(config.paths.run_dir)
-    try:
-        await probe.start()
-        async with running(SimService, config) as service:
-            assert isinstance(service, SimService)
-            yield SimStation(config, probe, service)
-    finally:
-        await probe.close()
-        broker.stop()
-        remove_run_dir(config.paths.run_dir)
+    async with station_bus(config) as probe, running(SimService, config) as service:
+        assert isinstance(service, SimService)
+        yield SimStation(config, probe, service)

@@ -11,8 +11,9 @@ Decision order for a presented idToken (first match wins):
    online (C14.FR.03) unless LocalAuthListCtrlr.DisablePostAuthorize (TC_C_58), else reject.
 3. Authorization Cache (AuthCacheCtrlr.Enabled): the same with LocalPreAuthorize / LocalAuthorizeOffline
    (C12.FR.02/04) and AuthCacheCtrlr.DisablePostAuthorize (C12.FR.05, TC_C_57). An entry unused for
-   LifeTime seconds is gone (C10.FR.08); one past its cacheExpiryDateTime counts as Expired.
-4. Unknown: ask the CSMS while online unless DisableRemoteAuthorization (TC_E_52: reject); offline, accept
+   LifeTime seconds is gone (C10.FR.08); one past its cacheExpiryDateTime counts as Expired. The cache
+   never holds status Unknown or ConcurrentTx (`on_csms_result`).
+4. Unknown (in neither): ask the CSMS while online unless DisableRemoteAuthorization (TC_E_52: reject); offline, accept
    only with OfflineTxForUnknownIdEnabled (C15.FR.02, TC_C_26), without idTokenInfo (the CSMS's verdict
    arrives later in a TransactionEventResponse).
 DisableRemoteAuthorization also turns every other "ask the CSMS" into a local verdict (accept if Accepted).
@@ -36,6 +37,9 @@ from services.ocpp_client.meter_values.sampling import parse_utc, read_setting
 from services.ocpp_client.store import atomic
 
 ACCEPTED = "Accepted"
+UNKNOWN = "Unknown"
+#: Statuses that say nothing lasting about the card, so the cache never stores them (see __init__.py).
+NOT_CACHED_STATUSES = frozenset({UNKNOWN, "ConcurrentTx"})
 NO_AUTHORIZATION = "NoAuthorization"
 CACHE_POLICIES = ("LRU", "LFU", "FIFO")
 
@@ -200,15 +204,20 @@ class Authorizer:
                        now: float) -> None:
         """An idTokenInfo from AuthorizeResponse or TransactionEventResponse: update the cache (C10.FR.04/05).
 
-        Every status is cached (a later presentation then post-authorizes, C12.FR.05); tokens of the local
-        list and NoAuthorization tokens are not.
+        What the cache keeps is in the package docstring (authorization/__init__.py): a verdict on the card
+        (Accepted or a refusal) replaces the entry; Unknown removes it, so the card is unknown again and
+        C15 applies offline; ConcurrentTx leaves it as it was. Tokens of the local list and NoAuthorization
+        tokens are never cached.
         """
         s = self.settings()
-        if not (s.enabled and s.cache_enabled and id_token_info and id_token_info.get("status")):
-            return
-        if id_token.get("type") == NO_AUTHORIZATION:
+        status = id_token_info.get("status") if id_token_info else None
+        if not (s.enabled and s.cache_enabled and status) or id_token.get("type") == NO_AUTHORIZATION:
             return
         with atomic(self.conn):
+            if status in NOT_CACHED_STATUSES:
+                if status == UNKNOWN:
+                    self.store.delete_cache(id_token)
+                return
             if s.local_list_enabled and self.store.local_entry(id_token) is not None:
                 return
             self.store.put_cache(id_token, dict(id_token_info), now)
@@ -241,6 +250,7 @@ class Authorizer:
     def send_local_list(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Apply a SendLocalListRequest all or nothing; returns the SendLocalListResponse.
 
+        A versionNumber below 1 is Failed (D01.FR.18: 0 is reserved for "no list"), not VersionMismatch.
         Full replaces the list (an empty one clears it, D01.FR.04). Differential needs a version above the
         current one (else VersionMismatch, D01.FR.19); an entry with idTokenInfo is added or replaced, one
         without is removed (D01.FR.16/17); an empty list only moves the version (D01.FR.05).
@@ -252,7 +262,7 @@ class Authorizer:
         update = request.get("updateType")
         entries = list(request.get("localAuthorizationList") or [])
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            return _reply("VersionMismatch", "InvalidValue", "versionNumber must be 1 or more")
+            return _reply("Failed", "InvalidValue", "versionNumber must be 1 or more")  # D01.FR.18
         if update not in ("Full", "Differential"):
             return _reply("Failed", "InvalidValue", f"unknown updateType {update!r}")
         if len(entries) > s.local_list_items_per_message:

@@ -11,11 +11,20 @@ Reserved but the connector is Inoperative at some level; no evse_io state yet â†
 StatusNotification goes for every connector after boot Accepted, for every connector whose status differs
 from the one last delivered (a change, or a change while offline: B04.FR.02), and for all after an offline
 period longer than OfflineThreshold (B04.FR.01). The device model's AvailabilityState follows.
+
+Order with TransactionEvents (E02/E03, TC_E_02_CS, TC_E_03_CS, reusable state EVDisconnected): a status
+change goes to the CSMS before the TransactionEvent that the same evse_io fact caused (plug-in: Occupied, then
+CablePluggedIn; unplug: Available, then Ended). evse_io journals the fact and only then publishes its changed
+state, so the outbound queue asks `status_first(evse_id, at)` before such an event leaves: it waits (at most
+STATUS_FIRST_WAIT_S) for evse_io's state published at or after the fact, and reports the change first. A
+reported change is dated when evse_io published it (its state's time on the station clock), or at the fact
+when it follows that fact within STATUS_FIRST_WAIT_S, so the times of what leaves never run backwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -28,6 +37,7 @@ from services.ocpp_client.device_model.model import DeviceModel
 from services.ocpp_client.device_model.values import InvalidValueError
 from services.ocpp_client.link.gate import CallGate
 from services.ocpp_client.link.rpc import Reply
+from services.ocpp_client.meter_values.sampling import parse_utc, utc_text
 from services.ocpp_client.peers import Connectors, Peers
 from services.ocpp_client.transactions.activity import TransactionActivity
 
@@ -37,6 +47,7 @@ EVSE_IO_WAIT_S = 2.0  # at boot Accepted, wait this long for evse_io's state wit
 HOLD_MAX_S = 5.0  # StatusNotifications wait for the ChangeAvailabilityResponse at most this long
 EVSE_IO_DEADLINE_S = 3.0
 STATION = (0, 0)
+STATUS_FIRST_WAIT_S = 0.5  # a TransactionEvent waits at most this long for evse_io's state after its fact
 
 
 class Availability:
@@ -57,6 +68,11 @@ class Availability:
                         " NOT NULL, operative INTEGER NOT NULL, PRIMARY KEY (evse_id, connector_id))")
         self._io: dict[int, dict[str, Any]] = {}
         self._io_seen = asyncio.Event()
+        self._io_at: dict[int, float] = {}  # time of evse_io's latest state per EVSE (station clock)
+        self._io_changed = asyncio.Condition()
+        self._seen: dict[tuple[int, int], str] = {}  # status per connector as last computed ...
+        self._changed_at: dict[tuple[int, int], float] = {}  # ... and since when (station clock)
+        self._fact_at: dict[int, float] = {}  # time of evse_io's latest session fact per EVSE (station clock)
         self._reported: dict[tuple[int, int], str] = {}
         self._dirty = asyncio.Event()
         self._hold_until = 0.0
@@ -115,6 +131,10 @@ class Availability:
         if not self.connectors.has(evse_id):
             return
         self._io[evse_id] = body
+        self._io_at[evse_id] = env.ts + self.clock.offset_s
+        self._note_changes(evse_id, self._io_at[evse_id])
+        async with self._io_changed:
+            self._io_changed.notify_all()
         if all(self._io.get(evse_id, {}).get("link_up") for evse_id in self.connectors.evse_ids):
             self._io_seen.set()  # every MCU answers: evse_io's status is not just its start-up Unavailable
         self._update_device_model(evse_id)
@@ -240,13 +260,61 @@ class Availability:
         await self.report(only_changed=offline_s <= threshold_s)
 
     async def send_status(self, evse_id: int, connector_id: int, *, in_pending: bool = False) -> bool:
+        """StatusNotification of the connector, dated when its status changed (now, after a boot or an offline
+        period longer than OfflineThreshold: then report() sends every connector)."""
         status = self.status(evse_id, connector_id)
-        payload = {"timestamp": self.clock.now_text(), "connectorStatus": status, "evseId": evse_id,
+        changed_at = self._changed_at.get((evse_id, connector_id))
+        at = changed_at if changed_at is not None and self._seen.get((evse_id, connector_id)) == status \
+            and self._reported.get((evse_id, connector_id)) not in (None, status) else None
+        timestamp = utc_text(at) if at is not None else self.clock.now_text()
+        payload = {"timestamp": timestamp, "connectorStatus": status, "evseId": evse_id,
                    "connectorId": connector_id}
         if await self.gate.send("StatusNotification", payload, in_pending=in_pending) is None:
             return False
         self._reported[(evse_id, connector_id)] = status
         return True
+
+    async def on_session_fact(self, topic: str, env: Envelope) -> None:
+        """Subscription callback of `evse_io.evt.session` (only its time: the transactions block consumes the
+        stream): evse_io publishes the state showing the fact's effect right after it, and a status change
+        there happened at the fact."""
+        entry = env.body if isinstance(env.body, dict) else {}
+        data = entry.get("data") if isinstance(entry.get("data"), dict) else entry
+        evse_id, at = data.get("evse_id"), data.get("at")
+        if isinstance(evse_id, int) and isinstance(at, str):
+            with contextlib.suppress(ValueError):
+                self._fact_at[evse_id] = parse_utc(at) + self.clock.offset_s
+
+    def _note_changes(self, evse_id: int, state_at_s: float) -> None:
+        """Remember when each connector of the EVSE took the status it has now: at the fact that caused it when
+        evse_io published the state within STATUS_FIRST_WAIT_S of a fact, else when it published the state."""
+        fact_at = self._fact_at.get(evse_id)
+        near = fact_at is not None and state_at_s - STATUS_FIRST_WAIT_S <= fact_at <= state_at_s
+        at_s = fact_at if near and fact_at is not None else state_at_s
+        for e, c in self.connectors:
+            if e == evse_id and self._seen.get((e, c)) != (status := self.status(e, c)):
+                self._seen[(e, c)] = status
+                self._changed_at[(e, c)] = at_s
+
+    async def status_first(self, evse_id: int, at_s: float) -> None:
+        """Before a TransactionEvent caused by an evse_io fact of the EVSE at `at_s` (station clock) leaves:
+        wait for evse_io's state published after that fact, then report the status change it brought first,
+        dated at the fact (see the module docstring)."""
+        if not self.connectors.has(evse_id):
+            return
+        try:
+            async with asyncio.timeout(STATUS_FIRST_WAIT_S), self._io_changed:
+                await self._io_changed.wait_for(lambda: self._io_at.get(evse_id, float("-inf")) >= at_s)
+        except TimeoutError:
+            log.info("EVSE %d: no evse_io state after its fact within %g s: the TransactionEvent goes first",
+                     evse_id, STATUS_FIRST_WAIT_S)
+            return
+        for e, c in self.connectors:
+            changed_at = self._changed_at.get((e, c))
+            if e == evse_id and changed_at is not None and at_s < changed_at <= at_s + STATUS_FIRST_WAIT_S:
+                self._changed_at[(e, c)] = at_s  # the fact changed it: the same moment
+        if time.monotonic() >= self._hold_until and self.gate.connected and self.gate.accepted:
+            await self.report(only_changed=True)
 
     # ---- device model -----------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 - UpdateFirmware / GetLog are passed to the firmware service's `update_firmware` / `get_log`; its answer is
   the response (no firmware service: Rejected). UpdateFirmware carries the ManufacturerRootCertificates the
   CSMS installed (InstallCertificate, PEM): the firmware service trusts them as well as its configured root.
-- The firmware service's durable stream `status` is consumed (cursor in ocpp.db): each entry becomes a
+- The firmware service's durable stream `status` is consumed (cursor in ocpp.db), one handler per kind its
+  contract declares (entries checked against the declaration before they are handled): each becomes a
   FirmwareStatusNotification, LogStatusNotification or SecurityEventNotification in the durable outbound
   queue, in the same SQLite transaction that moves the cursor, so none is lost or doubled by a restart.
 - `ocpp.state.transactions {active}` tells the firmware service when an install may start (it waits for 0).
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bus.client import BusClient
-from bus.durable import DurableConsumer
+from bus.durable import DurableConsumer, declared_stream
 from bus.rpc import RpcError
 from services.ocpp_client.link.gate import CallGate
 from services.ocpp_client.link.outbound_queue import OutboundQueue
@@ -32,6 +33,11 @@ CONSUMER = "ocpp"
 QUEUE_KIND = "firmware"
 DEADLINE_S = 5.0
 
+# The kinds of entry of the firmware service's `status` stream, as its contract declares them (no import).
+StatusKind = declared_stream(PRODUCER, STREAM).enum()
+NOTIFICATIONS = {StatusKind.FIRMWARE_STATUS: "FirmwareStatusNotification",
+                 StatusKind.LOG_STATUS: "LogStatusNotification"}
+
 
 class FirmwareManagement:
     def __init__(self, bus: BusClient, db: sqlite3.Connection, gate: CallGate, queue: OutboundQueue,
@@ -43,7 +49,10 @@ class FirmwareManagement:
         self.manufacturer_roots = manufacturer_roots
         self.security = security
         self.peers = peers
-        self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER, self._on_entry)
+        # one handler per declared kind: DurableConsumer refuses a map that differs from the declaration
+        self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER, {
+            StatusKind.FIRMWARE_STATUS: self._on_status, StatusKind.LOG_STATUS: self._on_status,
+            StatusKind.SECURITY_EVENT: self._on_security_event})
         queue.register_kind(QUEUE_KIND)
         gate.register("UpdateFirmware", self.update_firmware)
         gate.register("GetLog", self.get_log)
@@ -75,21 +84,20 @@ class FirmwareManagement:
             return {"status": "Rejected", "reason": f"firmware service: {exc.code}"}
         return reply if isinstance(reply, dict) else {}
 
-    async def _on_entry(self, entry: dict[str, Any], conn: sqlite3.Connection) -> None:
-        """One stream entry → one queued notification, committed with the consumer's cursor. Never suspends:
-        the consumer's transaction on the shared connection is open meanwhile."""
-        data = entry.get("data") if isinstance(entry.get("data"), dict) else {}
-        name = entry.get("name")
-        if name in ("firmware_status", "log_status"):
-            action = "FirmwareStatusNotification" if name == "firmware_status" else "LogStatusNotification"
-            payload: dict[str, Any] = {"status": data.get("status")}
-            if isinstance(data.get("request_id"), int):
-                payload["requestId"] = data["request_id"]
-            self.queue.put_nowait(action, payload, kind=QUEUE_KIND, conn=conn)
-        elif name == "security_event":
-            await self.security.report(str(data.get("type")), data.get("tech_info"), conn=conn)
-        else:
-            log.warning("firmware stream entry %r (seq %s) not understood: skipped", name, entry.get("seq"))
+    async def _on_status(self, entry: dict[str, Any], conn: sqlite3.Connection) -> None:
+        """firmware_status / log_status → a status notification queued with the consumer's cursor (one SQLite
+        transaction). Never suspends: the consumer's transaction on the shared connection is open meanwhile.
+        The entry was checked against the firmware contract before it got here."""
+        data = entry["data"]
+        payload: dict[str, Any] = {"status": data["status"]}
+        if isinstance(data.get("request_id"), int):
+            payload["requestId"] = data["request_id"]
+        self.queue.put_nowait(NOTIFICATIONS[entry["name"]], payload, kind=QUEUE_KIND, conn=conn)
+
+    async def _on_security_event(self, entry: dict[str, Any], conn: sqlite3.Connection) -> None:
+        """security_event → a SecurityEventNotification, committed with the consumer's cursor."""
+        data = entry["data"]
+        await self.security.report(str(data["type"]), data.get("tech_info"), conn=conn)
 
 
 def _response(reply: dict[str, Any], status: str) -> dict[str, Any]:

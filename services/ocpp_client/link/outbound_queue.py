@@ -14,7 +14,9 @@ Used for TransactionEvent (transaction module) and SecurityEventNotification. Ru
   letters (error "dropped: queue full"). `droppable=False` messages (TransactionEvent Started/Ended) are never
   dropped: the queue then grows past the limit and says so in the log. Dead letters keep the newest
   DEAD_LETTER_LIMIT.
-- Per kind (`register_kind`): `rewrite(msg) -> payload` at send time (e.g. offline: true), and
+- Per kind (`register_kind`): `rewrite(msg) -> payload` at send time (e.g. offline: true), `await
+  before_send(msg)` just before it goes (what must precede it on the wire, e.g. a StatusNotification; the
+  message stays queued meanwhile, a failing hook is logged and the message goes), and
   `on_delivered(msg, response, conn)` / `on_dead_letter(msg, error, conn)`, called inside the transaction
   that removes the message, so their own writes through `conn` commit with it (they must not block). A
   failing rewrite buries the message; a failing callback is logged and the message's fate stands.
@@ -33,7 +35,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +82,7 @@ Rewrite = Callable[[QueuedMessage], dict[str, Any]]
 OnDelivered = Callable[[QueuedMessage, dict[str, Any], sqlite3.Connection], None]
 OnDeadLetter = Callable[[QueuedMessage, str, sqlite3.Connection], None]
 Send = Callable[[str, dict[str, Any]], Any]
+BeforeSend = Callable[[QueuedMessage], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class KindHandlers:
     rewrite: Rewrite | None = None
     on_delivered: OnDelivered | None = None
     on_dead_letter: OnDeadLetter | None = None
+    before_send: BeforeSend | None = None
 
 
 class OutboundQueue:
@@ -122,9 +126,9 @@ class OutboundQueue:
         return self._count("outbound_queue")
 
     def register_kind(self, kind: str, *, rewrite: Rewrite | None = None, on_delivered: OnDelivered | None = None,
-                      on_dead_letter: OnDeadLetter | None = None) -> None:
+                      on_dead_letter: OnDeadLetter | None = None, before_send: BeforeSend | None = None) -> None:
         """Hooks for messages of this kind (kinds survive restarts; callbacks are re-registered at start)."""
-        self._kinds[kind] = KindHandlers(rewrite, on_delivered, on_dead_letter)
+        self._kinds[kind] = KindHandlers(rewrite, on_delivered, on_dead_letter, before_send)
 
     async def put(self, action: str, payload: dict[str, Any], *, kind: str = "", meta: dict[str, Any] | None = None,
                   droppable: bool = True, conn: sqlite3.Connection | None = None) -> int:
@@ -226,6 +230,11 @@ class OutboundQueue:
             return
         attempt = message.attempts + 1
         max_attempts = max(1, self._max_attempts())
+        if handlers.before_send is not None:
+            try:
+                await handlers.before_send(message)
+            except Exception:
+                log.exception("%s #%d: before_send hook of kind %r failed", message.action, message.id, message.kind)
         log.info("%sRequest shifted from queue and send (#%d, %s, attempt %d of %d)", message.action, message.id,
                  message.kind or "-", attempt, max_attempts)
         try:

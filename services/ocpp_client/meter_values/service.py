@@ -4,7 +4,8 @@ Each `meter.evt.sample.<n>` (and the sample in `meter.state.meter.<n>`, so a res
 one) goes to the transaction state machine, once per reading (by read_at), with read_at shifted onto the
 station's OCPP clock. Transaction.Begin / Transaction.End values are the latest sample when the transaction
 starts / ends — at most one poll interval (the meter's poll_s, 1 s by default) old and stamped with the time
-it was read; REON does not call `meter.read_now` for them (it would make the unit of work wait on the meter).
+it was read; an End value only when read during the transaction (transactions/core.py `read_during`).
+REON does not call `meter.read_now` for them (it would make the unit of work wait on the meter).
 Clock-aligned MeterValues of idle EVSEs (TxOutput.meter_values) and a triggered MeterValues
 (AlignedDataCtrlr.Measurands, context Trigger) are direct CALLs: skipped while the CSMS is unreachable.
 """

@@ -46,7 +46,7 @@ class Restarter(Protocol):
 
 
 class SupervisorRestarter:
-    """Restarts through supervisord's XML-RPC socket in the run directory (reonctl/supervisor.py)."""
+    """Restarts through supervisord's XML-RPC socket in the run directory (station/supervisor.py)."""
 
     def __init__(self, config: StationConfig) -> None:
         self.config = config

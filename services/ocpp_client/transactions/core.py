@@ -126,6 +126,14 @@ class TxCore:
         """The latest meter sample of the EVSE: this process's, else the one persisted."""
         return self.samples.get(rec.evse_id) or rec.last_sample
 
+    def end_sample(self, rec: EvseRecord, given: Mapping[str, Any] | None = None) -> Mapping[str, Any] | None:
+        """The Transaction.End reading: `given`, else the latest of this process's sample and the persisted one,
+        among those read during the open transaction (`read_during`); None when there is none."""
+        tx = rec.tx
+        candidates = [given] if given is not None else [self.samples.get(rec.evse_id), rec.last_sample]
+        during = [c for c in candidates if c and tx is not None and read_during(c, tx)]
+        return max(during, key=lambda c: c["read_at"], default=None)
+
     # ----- elementary moves ------------------------------------------------------------------------------
 
     def emit(self, st: Step, event_type: str, trigger: str, *, stopped_reason: str | None = None,
@@ -205,14 +213,15 @@ class TxCore:
 
     def end_tx(self, st: Step, trigger: str, stopped_reason: str | None, *,
                id_token: Mapping[str, Any] | None = None, sample: Mapping[str, Any] | None = None) -> None:
-        """Send Ended (collected samples + Transaction.End) and close the transaction and its authorization."""
+        """Send Ended (collected samples + Transaction.End) and close the transaction and its authorization.
+        `sample`: the reading to end with ({}: none is known), else the latest one taken during the transaction."""
         rec, tx, sampling = st.rec, st.rec.tx, st.s.sampling
         assert tx is not None
         if tx.charging_since is not None:
             tx.time_charging_s = self.time_charging(tx, st.now)
             tx.charging_since = None
         values = self.store.meter_values(tx.transaction_id) if sampling.sampled_enabled or tx.ended_samples else []
-        final = sample if sample is not None else self.sample_for(rec)
+        final = self.end_sample(rec, sample)
         if sampling.sampled_enabled:
             end = meter_value(final, sampling.tx_ended_measurands, TRANSACTION_END,
                               register_values_without_phases=sampling.register_values_without_phases)
@@ -305,6 +314,17 @@ class TxCore:
             return None
         return meter_value(self.sample_for(st.rec), sampling.tx_updated_measurands, SAMPLE_PERIODIC,
                            register_values_without_phases=sampling.register_values_without_phases)
+
+
+def read_during(sample: Mapping[str, Any], tx: Tx) -> bool:
+    """Whether a meter reading may stand for the transaction's end: read at or after its start, and its import
+    register not below the Begin value (a reading from before the start, or of a reset or replaced meter, is not
+    the end of this transaction)."""
+    read_at = sample.get("read_at")
+    if isinstance(read_at, bool) or not isinstance(read_at, (int, float)) or read_at < tx.started_at:
+        return False
+    energy = energy_wh(sample)
+    return energy is None or tx.energy_begin_wh is None or energy >= tx.energy_begin_wh
 
 
 def _plain_token(id_token: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,8 +15,10 @@ transaction that was open is ended at the first `evse_io_started` of the new boo
 if evse_io does not report): eventType Ended, triggerReason AbnormalCondition, stoppedReason `lost_reason`
 (PowerLoss after an unexpected power-up, Reboot after a watchdog or software restart — the glue decides
 from its boot reason), no idToken, the last meter sample persisted before the loss as Transaction.End
-(samples are persisted at most every `sample_persist_s` while a transaction is open) and as timestamp the
-last moment the transaction is known to have been alive.
+(samples are persisted at most every `sample_persist_s` while a transaction is open, and the first one read
+during it at once) and as timestamp the last moment the transaction is known to have been alive.
+A Transaction.End value is always a reading taken during the transaction (core.py `read_during`: not before
+its start, not below its Begin register); without one, Ended carries none.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from services.ocpp_client.meter_values.sampling import energy_wh
-from services.ocpp_client.transactions.core import Enqueue, TxCore
+from services.ocpp_client.transactions.core import Enqueue, TxCore, read_during
 from services.ocpp_client.transactions.events import UPDATED, EvseCommand, TxOutput, with_offline
 from services.ocpp_client.transactions.model import PARKING, TxSettings
 from services.ocpp_client.transactions.remote import RemoteRequests, RemoteStartResult
@@ -91,7 +93,11 @@ class TransactionManager:
         energy = energy_wh(sample)
         limit_hit = rec.authorized and rec.energy_limit_wh is not None and energy is not None \
             and energy >= rec.energy_limit_wh
-        persist = rec.tx is not None and (rec.last_sample_saved_at is None
+        # the first reading taken during the transaction is persisted at once: until then the persisted one is
+        # the Begin reading, which may never stand for the end after a restart (read_during)
+        first_during = rec.tx is not None and read_during(sample, rec.tx) \
+            and not (rec.last_sample and read_during(rec.last_sample, rec.tx))
+        persist = rec.tx is not None and (rec.last_sample_saved_at is None or first_during
                                           or now - rec.last_sample_saved_at >= self.core.sample_persist_s)
         if limit_hit or persist:
             with self.core.step(evse_id, now, out) as st:

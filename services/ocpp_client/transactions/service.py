@@ -2,8 +2,9 @@
 
 Inputs, each handled as one SQLite unit of work on ocpp.db (the TransactionEvents it causes are put in the
 durable outbound queue in the same transaction, so seqNo never skips or repeats across restarts):
-- evse_io's durable `session` stream (DurableConsumer, cursor committed with the effect; the handler never
-  suspends while the consumer's transaction is open);
+- evse_io's durable `session` stream (DurableConsumer over the kinds evse_io's contract declares, each entry
+  checked against its declaration; cursor committed with the effect; the handler never suspends while the
+  consumer's transaction is open);
 - `evse_io.state.evse.<n>` (pause hints, cable ampacity) and, once per start when the stream has been caught
   up, a reconciliation of evse_io with the record (a command lost between a commit and the call);
 - tokens, meter samples: authorization/service.py and meter_values/service.py;
@@ -22,7 +23,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from bus.client import BusClient
 from bus.durable import DurableConsumer
@@ -61,6 +62,12 @@ CACHE_PURGE_S = 3600.0
 _REJECTED_PENDING = {"status": "Rejected"}  # BootNotification not Accepted yet (B02.FR.08)
 
 
+class StatusOrder(Protocol):
+    """What puts connector status changes before the TransactionEvents (availability/status.py Availability)."""
+
+    async def status_first(self, evse_id: int, at_s: float) -> None: ...
+
+
 def lost_reason(start_reason: str) -> str:
     """stoppedReason of a transaction cut by a restart of the station: PowerLoss after a power-up, else Reboot."""
     return "PowerLoss" if start_reason == "PowerUp" else "Reboot"
@@ -96,7 +103,10 @@ class TransactionService:
                                 room_for_records=room_for_records)
         self.meter = MeterService(dm, gate.send, self.tx, apply=self.apply, now=self.now,
                                   station_time=self.station_time, subscribe=subscribe)
-        self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER, self._on_session_entry)
+        # one handler per kind the transaction machine moves on; DurableConsumer refuses a map that differs
+        # from the kinds evse_io's contract declares (ValueError at start, not an entry skipped later)
+        self.consumer = DurableConsumer(bus, db, PRODUCER, STREAM, CONSUMER,
+                                        dict.fromkeys(self.tx.sessions.KINDS, self._on_session_entry))
         self._commands: asyncio.Queue[EvseCommand] = asyncio.Queue()
         self._changed = asyncio.Event()  # publish the transaction states
         self._timer_wake = asyncio.Event()
@@ -106,8 +116,11 @@ class TransactionService:
         self._caught_up = asyncio.Event()  # the session stream was caught up once since this start
         self._activity = asyncio.Event()  # a transaction started or ended
         self._listeners: list[Callable[[], None]] = []
+        self.status_order: StatusOrder | None = None  # availability's, set by service.py (it needs this block)
+        self._from_session = False  # a session fact is being handled: its events wait for its status change
         queue.register_kind(QUEUE_KIND, rewrite=lambda m: with_offline(m.payload, m.offline),
-                            on_delivered=self._on_delivered, on_dead_letter=self._on_dead_letter)
+                            on_delivered=self._on_delivered, on_dead_letter=self._on_dead_letter,
+                            before_send=self._status_first)
         gate.register("RequestStartTransaction", self.request_start)
         gate.register("RequestStopTransaction", self.request_stop)
         gate.register("GetTransactionStatus", self.get_transaction_status)
@@ -159,7 +172,7 @@ class TransactionService:
         event_type = payload["eventType"]
         self.queue.put_nowait("TransactionEvent", payload, kind=QUEUE_KIND, conn=conn,
                                   meta={"transaction_id": info["transactionId"], "seq_no": payload["seqNo"],
-                                        "event_type": event_type},
+                                        "event_type": event_type, "status_first": self._from_session},
                                   droppable=event_type == UPDATED)
         self.counts.queued(payload)
         log.info("EVSE %s: TransactionEvent %s seqNo %d (%s, %s) queued for transaction %s",
@@ -188,8 +201,22 @@ class TransactionService:
 
     async def _on_session_entry(self, entry: dict[str, Any], conn: sqlite3.Connection) -> None:
         """DurableConsumer handler: runs inside the transaction that moves the cursor; never suspends."""
-        self.apply(self.tx.on_session_entry(self._on_station_clock(entry), self.now()))
+        entry = self._on_station_clock(entry)
+        self._from_session = True
+        try:
+            out = self.tx.on_session_entry(entry, self.now())
+        finally:
+            self._from_session = False
+        self.apply(out)
         asyncio.get_running_loop().call_soon(self._maybe_reconcile)  # after the commit
+
+    async def _status_first(self, message: QueuedMessage) -> None:
+        """Queue hook: a TransactionEvent caused by an evse_io fact leaves after the status change the fact
+        caused (E02/E03; availability/status.py)."""
+        evse = message.payload.get("evse")
+        if self.status_order is None or not message.meta.get("status_first") or not isinstance(evse, Mapping):
+            return
+        await self.status_order.status_first(evse["id"], parse_utc(message.payload["timestamp"]))
 
     def _on_station_clock(self, entry: dict[str, Any]) -> dict[str, Any]:
         data = entry.get("data")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
+from bus.durable import declared_stream
 from services.ocpp_client.meter_values.sampling import parse_utc
 from services.ocpp_client.store import atomic
 from services.ocpp_client.transactions.core import Step, TxCore
@@ -22,6 +23,9 @@ from services.ocpp_client.transactions.model import (
 log = logging.getLogger("reon.ocpp.transactions")
 
 _KEEP_ON_RESET = ("evse_id", "connector_id", "last_fact_at", "cable_max_current_a")
+
+# The kinds of entry of evse_io's `session` stream, as evse_io's contract declares them (no import of evse_io).
+SessionKind = declared_stream("evse_io", "session").enum()
 
 
 class SessionInputs:
@@ -61,7 +65,7 @@ class SessionInputs:
             except ValueError:
                 log.warning("session entry %s: bad time %r, using now", name, data["at"])
         with self.core.step(evse_id, at) as st:
-            if name == "evse_io_started" or not st.rec.ignore_until_evse_io_start:
+            if name == SessionKind.EVSE_IO_STARTED or not st.rec.ignore_until_evse_io_start:
                 handler(self, st, data)
         return st.out
 
@@ -167,15 +171,18 @@ class SessionInputs:
                 "id_token": {"idToken": rec.id_token.get("idToken", ""), "type": rec.id_token.get("type", "")}}))
             rec.evse_io_auth_session = rec.session_id
 
+    # One move per declared kind; the session consumer (service.py) is built over these keys, so a kind evse_io
+    # declares and this map misses (or the reverse) stops the service at start.
     _HANDLERS: dict[str, Callable[[SessionInputs, Step, Mapping[str, Any]], None]] = {
-        "plugged_in": _on_plugged_in,
-        "authorized": _on_authorized,
-        "power_on": _on_power_on,
-        "power_off": _on_power_off,
-        "unplugged": _on_unplugged,
-        "session_ended": _on_session_ended,
-        "evse_io_started": _on_evse_io_started,
+        SessionKind.PLUGGED_IN: _on_plugged_in,
+        SessionKind.AUTHORIZED: _on_authorized,
+        SessionKind.POWER_ON: _on_power_on,
+        SessionKind.POWER_OFF: _on_power_off,
+        SessionKind.UNPLUGGED: _on_unplugged,
+        SessionKind.SESSION_ENDED: _on_session_ended,
+        SessionKind.EVSE_IO_STARTED: _on_evse_io_started,
     }
+    KINDS = frozenset(_HANDLERS)
 
     # ----- restart of the station ------------------------------------------------------------------------
 
@@ -195,8 +202,9 @@ class SessionInputs:
         rec, tx = st.rec, st.rec.tx
         if tx is None:
             return
-        sample = rec.last_sample or self.core.samples.get(rec.evse_id)
-        read_at = sample.get("read_at") if sample else None
+        # the last reading persisted before the loss ({}: none), if taken during the transaction (core.read_during)
+        sample = self.core.end_sample(rec, rec.last_sample or self.core.samples.get(rec.evse_id) or {}) or {}
+        read_at = sample.get("read_at")
         st.now = max(rec.last_fact_at, tx.started_at, read_at if isinstance(read_at, (int, float)) else 0.0)
         self._relays_opened(st)
         rec.ev_connected = ev_plugged

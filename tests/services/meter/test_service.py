@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,13 +12,14 @@ import pytest
 
 from bus.client import Subscription
 from bus.envelope import Envelope
-from bus.harness import BrokerThread, Probe, remove_run_dir
+from bus.harness import Probe
 from bus.rpc import RpcError
 from bus.runtime import running
 from services.meter.link_health import CLEAN_READS_FOR_OK
 from services.meter.service import MeterService
 from sim.meter_sim import MeterSim
 from station.config import StationConfig, load_config
+from tests.rigs import station_bus
 from tests.stations import write_station
 
 POLL_S = 0.1
@@ -54,9 +56,8 @@ OpenRig = Callable[..., Awaitable[Rig]]
 
 
 @pytest.fixture
-async def open_rig(tmp_path: Path) -> AsyncIterator[OpenRig]:
+def open_rig(tmp_path: Path, rig_stack: AsyncExitStack) -> OpenRig:
     """A station file with fast poll/offline values, its broker, a probe and the meter simulator."""
-    cleanup: list[Callable[[], Awaitable[None] | None]] = []
 
     async def factory(station_meters: dict[int, str | None] = STATION_METERS,
                       sim_meters: dict[int, str] = SIM_METERS, offline_after_s: float = OFFLINE_AFTER_S) -> Rig:
@@ -67,23 +68,14 @@ async def open_rig(tmp_path: Path) -> AsyncIterator[OpenRig]:
             text = text.replace(f'meter = {{ model = "SDM630", unit_id = {evse_id} }}\n', fast if meter else "")
         path.write_text(text)
         config = load_config(path)
-        broker = BrokerThread(config.paths.run_dir, heartbeat_s=0.2).start()
-        cleanup.append(lambda: remove_run_dir(config.paths.run_dir))
-        cleanup.append(broker.stop)
+        probe = await rig_stack.enter_async_context(station_bus(config))
         config.sim_dir.mkdir(parents=True, exist_ok=True)
         sim = MeterSim(config.sim_dir / "meter", sim_meters)
         await sim.start()
-        cleanup.append(sim.stop)
-        probe = Probe(config.paths.run_dir)
-        await probe.start()
-        cleanup.append(probe.close)
+        rig_stack.push_async_callback(sim.stop)
         return Rig(config, probe, sim)
 
-    yield factory
-    for step in reversed(cleanup):
-        result = step()
-        if result is not None:
-            await result
+    return factory
 
 
 async def test_each_evse_gets_samples_of_its_own_meter_on_the_shared_bus(open_rig: OpenRig) -> None:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
-from bus.harness import BrokerThread, Probe, remove_run_dir
+from bus.harness import Probe
 from bus.runtime import running
 from services.modem.service import ModemService
 from sim.modem_sim import QUECTEL_EC25, ModemSim
 from station.config import StationConfig, load_config
+from tests.rigs import station_bus
 from tests.stations import write_station
 
 OTHER_SIM_ICCID = "8949022100099999999F"
@@ -33,9 +35,8 @@ OpenRig = Callable[..., Awaitable[Rig]]
 
 
 @pytest.fixture
-async def open_rig(tmp_path: Path) -> AsyncIterator[OpenRig]:
+def open_rig(tmp_path: Path, rig_stack: AsyncExitStack) -> OpenRig:
     """A station file (modem enabled unless told), its broker, a probe and the simulated modem, started."""
-    cleanup: list[Callable[[], Awaitable[None] | None]] = []
 
     async def factory(*, enabled: bool = True) -> Rig:
         path = write_station(tmp_path, sim=True, evses=1)
@@ -43,22 +44,13 @@ async def open_rig(tmp_path: Path) -> AsyncIterator[OpenRig]:
             path.write_text(path.read_text().replace("[modem]\nenabled = true", "[modem]\nenabled = false"))
         config = load_config(path)
         assert config.modem.enabled is enabled
-        broker = BrokerThread(config.paths.run_dir, heartbeat_s=0.2).start()
-        cleanup.append(lambda: remove_run_dir(config.paths.run_dir))
-        cleanup.append(broker.stop)
+        probe = await rig_stack.enter_async_context(station_bus(config))
         sim = ModemSim(config.sim_dir, QUECTEL_EC25)
         sim.start()
-        cleanup.append(sim.close)
-        probe = Probe(config.paths.run_dir)
-        await probe.start()
-        cleanup.append(probe.close)
+        rig_stack.callback(sim.close)
         return Rig(config, probe, sim)
 
-    yield factory
-    for step in reversed(cleanup):
-        result = step()
-        if result is not None:
-            await result
+    return factory
 
 
 async def test_state_is_filled_from_the_modem_at_start(open_rig: OpenRig) -> None:

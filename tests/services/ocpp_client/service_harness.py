@@ -4,7 +4,8 @@ Import the fixtures into a test module: `from tests.services.ocpp_client.service
 - `station`: a 2-EVSE sim station file whose [csms] url points at `csms` (a DevCsms on the station's port,
   same password), short device-model intervals; `run_dir` is its run dir (the shared broker/probe use it).
 - `evse_io`: EvseIoStandIn — publishes full `evse_io.state.evse.<n>` bodies as bus client "evse_io" and
-  serves evse_io's commands (set_availability, unlock, …) the way the real service answers them.
+  serves evse_io's commands (set_availability, unlock, …) the way the real service answers them; its
+  `session` stream serves what `journal()` was given, unchecked (a faulty evse_io build).
 - `modem`: a bus client "modem" that has published `modem.state.modem` (ICCID/IMSI).
 - `start_ocpp()`: an async context manager running OcppService (resets recorded, not performed).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,7 @@ class EvseIoStandIn:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.unlock_fails = False
         self.server: RpcServer | None = None
+        self.journal_entries: list[dict[str, Any]] = []
 
     async def start(self) -> EvseIoStandIn:
         await self.bus.start()
@@ -119,11 +122,20 @@ class EvseIoStandIn:
         self.state[evse_id].update(changes)
         await self.bus.publish_state(f"evse.{evse_id}", self.state[evse_id])
 
+    async def journal(self, name: str, **data: Any) -> int:
+        """Put an entry on the `session` stream as given (no contract check) and publish the head; its seq."""
+        seq = len(self.journal_entries) + 1
+        self.journal_entries.append({"stream": "session", "seq": seq, "ts": time.time(), "name": name,
+                                     "data": {"name": name, **data}})
+        await self.bus.publish_state("stream.session", {"last_seq": seq})
+        return seq
+
     def _handler(self, name: str) -> Callable[[dict[str, Any]], Any]:
         async def handle(args: dict[str, Any]) -> Any:
             self.calls.append((name, args))
             if name == "replay":
-                return {"entries": [], "last_seq": 0}
+                entries = [e for e in self.journal_entries if e["seq"] > args["after_seq"]]
+                return {"entries": entries, "last_seq": len(self.journal_entries)}
             if name == "ack":
                 return {"pruned": 0}
             if name == "present_token":

@@ -166,6 +166,39 @@ def test_tc_c_26_offline_unknown_token_only_with_offline_tx_for_unknown_id(a: Au
     assert decision.action is Action.ACCEPT and decision.id_token_info is None
 
 
+def test_a_token_the_csms_answered_unknown_starts_offline_with_offline_tx_for_unknown_id(a: Auth) -> None:
+    """An Unknown answer is not cached: the token stays unknown, so C15.FR.02 applies offline."""
+    a.set(offline_tx_for_unknown_id=True)
+    a.cache(UNKNOWN, "Unknown")
+    decision = a.auth.decide_local(UNKNOWN, online=False, now=T0 + 60)
+    assert decision.action is Action.ACCEPT and decision.source == "unknown" and decision.id_token_info is None
+    assert decide(a, UNKNOWN) is Action.ASK_CSMS  # online: asked again
+
+
+def test_an_unknown_answer_removes_the_older_cache_entry_of_the_token(a: Auth) -> None:
+    a.cache(VALID, "Accepted")
+    a.cache(VALID, "Unknown", now=T0 + 10)  # the CSMS no longer knows the card
+    assert a.auth.store.cache_entry(VALID) is None
+    assert decide(a, VALID, online=False) is Action.REJECT  # OfflineTxForUnknownIdEnabled false
+
+
+def test_a_concurrent_tx_answer_is_not_cached_and_keeps_the_older_entry(a: Auth) -> None:
+    """ConcurrentTx is about another transaction at that moment, not about the card."""
+    a.cache(VALID, "Accepted")
+    a.cache(VALID, "ConcurrentTx", now=T0 + 10)
+    assert a.auth.store.cache_entry(VALID).id_token_info["status"] == "Accepted"
+    assert decide(a, VALID, online=False) is Action.ACCEPT
+
+
+@pytest.mark.parametrize("status", ["Invalid", "Blocked", "Expired", "NoCredit", "NotAllowedTypeEVSE",
+                                    "NotAtThisLocation", "NotAtThisTime"])
+def test_a_refusal_of_the_card_is_cached_and_refused_offline_even_for_unknown_ids(a: Auth, status: str) -> None:
+    a.set(offline_tx_for_unknown_id=True)
+    a.cache(INVALID, status)
+    decision = a.auth.decide_local(INVALID, online=False, now=T0 + 60)
+    assert decision.action is Action.REJECT and decision.source == "cache"
+
+
 def test_tc_e_52_disable_remote_authorization_refuses_an_unknown_token(a: Auth) -> None:
     a.set(disable_remote_authorization=True)
     assert decide(a, UNKNOWN) is Action.REJECT

@@ -143,9 +143,13 @@ def test_a_list_beyond_the_storage_limit_fails_and_is_rolled_back(ls: ListStatio
     assert ls.version() == 3 and ls.auth.local_list_entries() == 5
 
 
-def test_version_below_one_is_refused(ls: ListStation) -> None:
-    assert ls.send(0, "Full", (VALID, "Accepted"))["status"] == "VersionMismatch"
-    assert ls.version() == 0
+@pytest.mark.parametrize("update", ["Full", "Differential"])
+def test_version_zero_is_answered_failed_and_changes_nothing(ls: ListStation, update: str) -> None:
+    """versionNumber 0 is not a list version (D01.FR.18): Failed, not VersionMismatch; list and version stay."""
+    ls.send(3, "Full", (VALID, "Accepted"))
+    reply = ls.send(0, update, (VALID2, "Accepted"))
+    assert reply["status"] == "Failed" and reply["statusInfo"]["reasonCode"] == "InvalidValue"
+    assert ls.version() == 3 and ls.knows(VALID) and not ls.knows(VALID2)
 
 
 def test_storage_counts_bytes_of_the_list(ls: ListStation) -> None:

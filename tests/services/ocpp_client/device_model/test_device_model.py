@@ -314,7 +314,7 @@ def test_write_only_variable_names_feed_the_message_log_redaction(open_dm) -> No
 
 
 def test_shipped_station_config_seeds_a_working_device_model(tmp_path) -> None:
-    config = tomllib.loads((Path(__file__).parents[3] / "deploy" / "station.toml").read_text())
+    config = tomllib.loads((Path(__file__).parents[4] / "deploy" / "station.toml").read_text())
     station, csms = config["station"], config["csms"]
     evses = [
         EvseTopology(evse["id"], tuple(ConnectorTopology(c["id"], c["type"]) for c in evse["connector"]),
