@@ -1,6 +1,8 @@
 """`reonctl csms …`: drive the development CSMS (sim mode) through its control socket `<run_dir>/csms.sock`.
 
-`call ACTION 'JSON'` sends a CSMS→station CALL and prints the station's answer; `messages [ACTION]` lists what
+`call ACTION 'JSON'` sends a CSMS→station CALL and prints the station's answer; `update-firmware VERSION` has
+the simulated manufacturer (reon-sim) make a signed image of VERSION and sends UpdateFirmware for it (L01,
+signingCertificate + signature); `messages [ACTION]` lists what
 the station sent; `stations` lists the connected stations; `transactions` shows each transaction rebuilt from the
 TransactionEvents the station sent; `token TOKEN STATUS [--group G]` sets how the CSMS answers for a card;
 `reserve TOKEN [--evse N] [--minutes M]` and `cancel-reservation ID` make and end reservations (H01, H02).
@@ -19,6 +21,8 @@ from typing import Any, NoReturn
 
 import click
 
+from reonctl.sim import call_sim
+from sim.contract import IMAGE_FAULTS
 from station.config import StationConfig
 
 SOCKET_NAME = "csms.sock"
@@ -87,6 +91,38 @@ def call(config: StationConfig, action: str, payload: str, timeout: float, no_va
     result = ask(config, {"cmd": "call", "station": config.station.id, "action": action, "payload": body,
                           "timeout": timeout, "validate": not no_validate}, timeout_s=timeout + 5)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+@csms.command("update-firmware")
+@click.argument("version")
+@click.option("--request-id", type=int, default=None, help="UpdateFirmware requestId (default: from the clock)")
+@click.option("--unsigned", is_flag=True, help="no signingCertificate/signature (L02; refused by a station with a"
+                                                " manufacturer root)")
+@click.option("--fault", type=click.Choice(IMAGE_FAULTS), default="none", show_default=True,
+              help="an image whose install fails, that does not boot, or whose signature is of other bytes")
+@click.option("--retries", type=int, default=None, help="download retries")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="seconds to wait for the answer")
+@click.pass_obj
+def update_firmware(config: StationConfig, version: str, request_id: int | None, unsigned: bool, fault: str,
+                    retries: int | None, timeout: float) -> None:
+    """Update the station to VERSION with a new image from the simulated manufacturer, signed under
+    [firmware] manufacturer_root, e.g. `reonctl csms update-firmware 0.2.0`; follow it with
+    `reonctl firmware status`."""
+    image = call_sim(config, "firmware_image", {"version": version, "fault": fault, "signed": not unsigned})
+    firmware = {"location": image["location"],
+                "retrieveDateTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    for field in ("signingCertificate", "signature"):
+        if image.get(field):
+            firmware[field] = image[field]
+    payload: dict[str, Any] = {"requestId": int(dt.datetime.now().timestamp()) % 1_000_000_000
+                               if request_id is None else request_id, "firmware": firmware}
+    if retries is not None:
+        payload["retries"] = retries
+    result = ask(config, {"cmd": "call", "station": config.station.id, "action": "UpdateFirmware",
+                          "payload": payload, "timeout": timeout, "validate": True}, timeout_s=timeout + 5)
+    signed = "signed" if "signature" in firmware else "unsigned"
+    click.echo(f"UpdateFirmware {payload['requestId']}: {image['location']} ({signed}) → "
+               + json.dumps(result, ensure_ascii=False))
 
 
 @csms.command()

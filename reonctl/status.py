@@ -68,7 +68,8 @@ def _pick(body: Any, keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _csms(config: StationConfig, state: dict[str, Any]) -> dict[str, Any]:
-    out = _pick(state.get("ocpp.state.csms"), ("url", "connected", "registration", "queue_depth", "dead_letters"))
+    out = _pick(state.get("ocpp.state.csms"), ("url", "connected", "registration", "queue_depth", "dead_letters",
+                                               "security_profile"))
     out["url"] = out["url"] or config.csms.url
     return out
 

@@ -47,13 +47,15 @@ MODEM_WORLD = {
     "silent": "bool",
 }
 EVSE = {"evse": "int"}
+IMAGE_FAULTS = ("none", "fail-install", "no-boot", "bad-signature")
 
 CONTRACT = Contract(
     "sim",
     "the simulated world outside the station: EVs on pilot-MCU boards, meters, RFID readers, modem",
     state=(
-        Topic("world", {"sim_dir": "str", "evses": ["int"], "devices": "dict"},
-              "published at start: the pseudo-terminal link of every simulated device {name: path}"),
+        Topic("world", {"sim_dir": "str", "evses": ["int"], "devices": "dict", "images_url": "str?"},
+              "published at start: the pseudo-terminal link of every simulated device {name: path}; the URL"
+              " of the manufacturer's firmware image server"),
         Topic("evse.{evse}", EVSE_WORLD,
               "one EVSE's world; published at start, on every change and each second while energy flows"),
         Topic("modem", MODEM_WORLD, "the simulated modem (only when [modem] enabled); on every change"),
@@ -90,6 +92,12 @@ CONTRACT = Contract(
                 "drive the modem: no_sim, sim_present, register (home), roaming, searching, denied, "
                 "unregister, signal (rssi 0..31 or 99), silent/talk (hung modem), vanish/reappear (USB), "
                 "reset; no_modem when [modem] is not enabled"),
+        Command("firmware_image", {"version": "str", "fault": f"enum({'|'.join(IMAGE_FAULTS)})?", "signed": "bool?"},
+                {"location": "str", "size_bytes": "int", "signingCertificate": "str?", "signature": "str?"},
+                "a new firmware image reon-<version>.raucb on the manufacturer's server, signed under [firmware]"
+                " manufacturer_root unless signed is false: the firmware fields of an UpdateFirmware. fault:"
+                " fail-install / no-boot (the simulated installer fails / the new slot does not boot),"
+                " bad-signature (the signature is of other bytes)"),
         Command("state", {}, {"evses": [EVSE_WORLD], "modem": "dict?"},
                 "the whole world now: every EVSE, and the modem (None when not enabled)", idempotent=True),
     ),

@@ -1,8 +1,9 @@
 """The simulated manufacturer: its root certificate, its firmware signing certificate, and signed images.
 
-`ManufacturerPki.ensure(directory)` makes them once (EC P-256; `root.pem`, `signing.pem`, `signing.key` 0600)
-and loads them afterwards, so the station's `[firmware] manufacturer_root` can point at `root.pem` across
-restarts. `sign_image(path)` gives the UpdateFirmware fields: signingCertificate (PEM) and signature (base64
+`ManufacturerPki.ensure(root_file)` makes them once (EC P-256; the root at `root_file`, `signing.pem` and
+`signing.key` (0600) beside it) and loads them afterwards, so the station's `[firmware] manufacturer_root`
+names the same root across restarts; a root that is there without its signing files is never replaced.
+`sign_image(path)` gives the UpdateFirmware fields: signingCertificate (PEM) and signature (base64
 DER ECDSA over the image's SHA-256, L01.FR.03/04), as a manufacturer's build server would.
 """
 
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.x509.oid import NameOID
 
-ROOT_FILE, SIGNING_FILE, SIGNING_KEY_FILE = "root.pem", "signing.pem", "signing.key"
+SIGNING_FILE, SIGNING_KEY_FILE = "signing.pem", "signing.key"
 ROOT_DAYS, SIGNING_DAYS = 3650, 1825
 CHUNK_BYTES = 1 << 20
 
@@ -49,19 +50,24 @@ class ManufacturerPki:
     root_file: Path
 
     @classmethod
-    def ensure(cls, directory: Path) -> ManufacturerPki:
-        """Load the manufacturer's PKI from `directory`, making it first when it is not there."""
+    def ensure(cls, root_file: Path) -> ManufacturerPki:
+        """Load the manufacturer's PKI of `root_file`, making it first when the root is not there. FileNotFoundError
+        when the root is there without the signing files beside it (someone else's root: nothing to sign with);
+        ValueError when a file is not what it should be."""
+        directory = root_file.parent
         directory.mkdir(parents=True, exist_ok=True)
-        files = [directory / name for name in (ROOT_FILE, SIGNING_FILE, SIGNING_KEY_FILE)]
-        if not all(path.exists() for path in files):
-            cls._make(directory)
+        files = [root_file, directory / SIGNING_FILE, directory / SIGNING_KEY_FILE]
+        if not root_file.exists():
+            cls._make(root_file)
         key = serialization.load_pem_private_key(files[2].read_bytes(), password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{files[2]} is not an EC private key")
         return cls(x509.load_pem_x509_certificate(files[0].read_bytes()),
-                   x509.load_pem_x509_certificate(files[1].read_bytes()), key, files[0])
+                   x509.load_pem_x509_certificate(files[1].read_bytes()), key, root_file)
 
     @staticmethod
-    def _make(directory: Path) -> None:
+    def _make(root_file: Path) -> None:
+        directory = root_file.parent
         now = dt.datetime.now(dt.UTC)
         root_key, signing_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
         root = (x509.CertificateBuilder().subject_name(_name("REWATT simulated manufacturer root"))
@@ -84,7 +90,7 @@ class ManufacturerPki:
         _write(directory / SIGNING_KEY_FILE, signing_key.private_bytes(
             pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
         _write(directory / SIGNING_FILE, signing.public_bytes(pem), 0o644)
-        _write(directory / ROOT_FILE, root.public_bytes(pem), 0o644)  # last: its presence means "complete"
+        _write(root_file, root.public_bytes(pem), 0o644)  # last: its presence means "complete"
 
     def sign_image(self, image: Path) -> dict[str, str]:
         """signingCertificate and signature of UpdateFirmware's `firmware` for this image."""

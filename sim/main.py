@@ -13,6 +13,7 @@ from typing import Any
 from bus import runtime
 from bus.rpc import RpcError
 from sim.contract import CONTRACT
+from sim.firmware_images import ImageError
 from sim.world import EvseWorld, World, WorldError
 
 PUBLISH_PERIOD_S = 1.0  # how often the energy of a charging EV is re-published
@@ -36,7 +37,7 @@ class SimService(runtime.Service):
         self.world = world  # before start: its observer tasks publish through it
         await world.start()
         await self.publish_state("world", {"sim_dir": str(world.sim_dir), "evses": list(world.evses),
-                                           "devices": world.devices()})
+                                           "devices": world.devices(), "images_url": world.firmware.url})
         for evse_id in world.evses:
             await self._publish_evse(evse_id)
         await self._publish_modem()
@@ -130,6 +131,15 @@ class SimService(runtime.Service):
         body = await self._publish_modem()
         assert body is not None  # modem_action refuses without a modem
         return body
+
+    async def cmd_firmware_image(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            image = self._world().firmware.make(args["version"], fault=args.get("fault") or "none",
+                                                signed=args.get("signed") is not False)
+        except ImageError as exc:
+            raise RpcError("bad_args", str(exc)) from None
+        self.log.info("firmware image %s (%s)", image["location"], "signed" if "signature" in image else "unsigned")
+        return image
 
     async def cmd_state(self, _args: dict[str, Any]) -> dict[str, Any]:
         return self._world().snapshot()

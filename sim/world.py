@@ -2,7 +2,8 @@
 
 Per EVSE: a pilot-MCU board with its EV at ``<sim_dir>/mcu<n>`` and a serial RFID reader at
 ``<sim_dir>/rfid<n>``. Every EVSE's meter sits on ONE simulated RS-485 line at ``<sim_dir>/meter``, at its
-configured unit id; a modem at ``<sim_dir>/modem`` when ``[modem] enabled``.
+configured unit id; a modem at ``<sim_dir>/modem`` when ``[modem] enabled``; the manufacturer's firmware
+images on a local HTTP server, signed under ``[firmware] manufacturer_root`` (sim/firmware_images.py).
 The physics between them: the board decides the EV's current (PWM offer, EV maximum, cable, relays); each
 meter's load follows its board on every change of the board (an observer task per EVSE over
 ``McuBoard.wait_for``), so its energy register integrates the EV's power while the relays are closed.
@@ -21,6 +22,7 @@ from typing import Any
 
 from services.evse_io.mcu_pb2 import CpState, LockState, PpState
 from sim.ev_model import CABLE_PP_STATES, offered_current_a
+from sim.firmware_images import FirmwareImages
 from sim.mcu_board import McuBoard
 from sim.mcu_board_state import FAULT_FLAGS
 from sim.meter_sim import MeterSim, SimulatedMeter
@@ -246,6 +248,7 @@ class World:
         }
         self.modem = ModemSim(self.sim_dir, PROFILES[modem_profile]) if config.modem.enabled else None
         self.modem_present = False
+        self.firmware = FirmwareImages(config)
 
     async def start(self) -> None:
         """Open every pseudo-terminal; on failure close what was opened and raise."""
@@ -261,6 +264,7 @@ class World:
                 self.modem_present = True
             self._tasks = [asyncio.create_task(evse.follow(self.on_change, self.period_s),
                                                name=f"sim-evse-{evse.evse_id}") for evse in self.evses.values()]
+            await asyncio.to_thread(self.firmware.start)  # may make the manufacturer's keys: off the loop
         except BaseException:
             await self.stop()
             raise
@@ -282,6 +286,7 @@ class World:
         if self.modem is not None:
             self.modem.close()
             self.modem_present = False
+        self.firmware.stop()
 
     def evse(self, evse_id: int) -> EvseWorld:
         try:

@@ -17,11 +17,12 @@ class Program:
     sim_only: bool = False
     on_bus: bool = True  # beats a heartbeat on the bus (the development CSMS does not)
     config_check: str | None = None  # "module:function(config)" raising ConfigError, run by `reonctl up`
+    # (the sim's also makes the simulated manufacturer's root, so every service finds it at start)
 
 
 PROGRAMS = (
     Program("bus", "bus.broker", 10),
-    Program("sim", "sim.main", 20, sim_only=True),
+    Program("sim", "sim.main", 20, sim_only=True, config_check="sim.firmware_images:prepare"),
     Program("csms", "sim.csms", 20, sim_only=True, on_bus=False),
     Program("evse_io", "services.evse_io.service", 100),
     Program("meter", "services.meter.service", 100),

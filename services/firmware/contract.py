@@ -5,9 +5,11 @@ commands below and turns the entries of the durable stream `status` into Firmwar
 LogStatusNotification and SecurityEventNotification, in stream order.
 
 Decisions (see services/firmware/README.md for the reasons):
-- Certificates: with `[firmware] manufacturer_root` set, an update needs signingCertificate + signature
-  (else Rejected, TC_L_18) and the certificate must chain to that root (else InvalidCertificate + security
-  event InvalidFirmwareSigningCertificate). Without a root the station does non-secure updates only (L02): a
+- Certificates: the trusted manufacturer roots are `[firmware] manufacturer_root` and the
+  ManufacturerRootCertificates the CSMS installed (the ocpp client passes them with each update_firmware).
+  With any root, an update needs signingCertificate + signature (else Rejected, TC_L_18) and the certificate
+  must chain to one of the roots (else InvalidCertificate + security event
+  InvalidFirmwareSigningCertificate). Without a root the station does non-secure updates only (L02): a
   request without certificate is accepted and installed unverified, one with a certificate is
   InvalidCertificate (it cannot be checked). RevokedCertificate is never answered (no revocation source).
 - A new UpdateFirmware while one runs cancels it (AcceptedCanceled), unless it is installing or rebooting
@@ -106,11 +108,13 @@ CONTRACT = Contract(
               " ChargingStation.AllowNewSessionsPendingFirmwareUpdate; the ocpp device model value wins)"),
     ),
     commands=(
-        Command("update_firmware", {"request": UPDATE_FIRMWARE_REQUEST},
+        Command("update_firmware", {"request": UPDATE_FIRMWARE_REQUEST, "manufacturer_roots": "list?"},
                 {"status": "enum(Accepted|Rejected|AcceptedCanceled|InvalidCertificate|RevokedCertificate)",
                  "reason": "str?"},
                 "UpdateFirmwareRequest payload → the UpdateFirmwareResponse status (reason: why, for the log"
-                " and statusInfo.additionalInfo); the job is persisted before the reply"),
+                " and statusInfo.additionalInfo); the job is persisted before the reply. manufacturer_roots:"
+                " PEM strings of the ManufacturerRootCertificates installed by the CSMS, trusted besides"
+                " [firmware] manufacturer_root"),
         Command("get_log", {"request": GET_LOG_REQUEST},
                 {"status": "enum(Accepted|Rejected|AcceptedCanceled)", "filename": "str?", "reason": "str?"},
                 "GetLogRequest payload → GetLogResponse; uploads <filename> (a .tar.gz of the matching log"

@@ -126,7 +126,8 @@ class FirmwareService(runtime.Service):
     async def cmd_update_firmware(self, args: dict[str, Any]) -> dict[str, Any]:
         request = args["request"]
         async with self.firmware_lock:
-            refusal = await self._refusal(request)
+            installed = args.get("manufacturer_roots") or []
+            refusal = await self._refusal(request, installed if isinstance(installed, list) else [])
             if refusal is not None:
                 self.log.warning("UpdateFirmware %d: %s (%s)", request["requestId"], *refusal)
                 return {"status": refusal[0], "reason": refusal[1]}
@@ -152,8 +153,9 @@ class FirmwareService(runtime.Service):
                           job.target_version or "unknown")
             return {"status": status}
 
-    async def _refusal(self, request: dict[str, Any]) -> tuple[str, str] | None:
-        """(status, reason) when the request cannot be accepted (L01.FR.02, TC_L_18), else None."""
+    async def _refusal(self, request: dict[str, Any], installed_roots: list[Any]) -> tuple[str, str] | None:
+        """(status, reason) when the request cannot be accepted (L01.FR.02, TC_L_18), else None. Trusted: the
+        configured manufacturer root and the ManufacturerRootCertificates the CSMS installed (PEM)."""
         firmware = request["firmware"]
         if urlsplit(firmware["location"]).scheme.lower() not in SCHEMES:
             return "Rejected", f"unsupported location {firmware['location']!r} (http, https, ftp, ftps)"
@@ -164,14 +166,18 @@ class FirmwareService(runtime.Service):
             return "Rejected", f"bad dateTime: {exc}"
         certificate, signature = firmware.get("signingCertificate"), firmware.get("signature")
         root = self.config.firmware.manufacturer_root
-        if root is None and not certificate:
+        secure = root is not None or bool(installed_roots)
+        if not secure and not certificate:
             return None if not signature else ("Rejected", "a signature without a signing certificate")
-        if root is not None and not (certificate and signature):
+        if secure and not (certificate and signature):
             return "Rejected", "secure firmware update needs signingCertificate and signature"
-        from services.firmware.signature import CertificateError, check_signing_certificate, load_roots
+        from services.firmware.signature import CertificateError, check_signing_certificate, trusted_roots
 
         try:  # cryptography is imported only here and in the updater: ~10 MB the idle service need not hold
-            check_signing_certificate(certificate or "", load_roots(root))
+            roots, problems = trusted_roots(root, installed_roots)
+            for problem in problems:
+                self.log.warning("UpdateFirmware %d: %s (ignored)", request["requestId"], problem)
+            check_signing_certificate(certificate or "", roots)
         except CertificateError as exc:
             await self.security_event("InvalidFirmwareSigningCertificate", str(exc))
             return "InvalidCertificate", str(exc)

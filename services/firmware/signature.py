@@ -41,6 +41,28 @@ def load_roots(path: Path | None) -> list[x509.Certificate]:
     return roots
 
 
+def trusted_roots(path: Path | None, installed_pems: list[object]) -> tuple[list[x509.Certificate], list[str]]:
+    """The roots to trust: those of the configured file and those the CSMS installed (PEM strings), with the
+    problems met (an unreadable file, a PEM that is no certificate); CertificateError when none is usable."""
+    roots: list[x509.Certificate] = []
+    problems: list[str] = []
+    if path is not None:
+        try:
+            roots += load_roots(path)
+        except CertificateError as exc:
+            problems.append(str(exc))
+    for index, pem in enumerate(installed_pems):
+        try:
+            if not isinstance(pem, str):
+                raise ValueError(f"a {type(pem).__name__}, not PEM text")
+            roots += x509.load_pem_x509_certificates(pem.encode())
+        except ValueError as exc:
+            problems.append(f"installed manufacturer root {index} unreadable: {exc}")
+    if not roots:
+        raise CertificateError("; ".join(problems) or "no manufacturer root certificate configured or installed")
+    return roots, problems
+
+
 def check_signing_certificate(pem: str, roots: list[x509.Certificate],
                               now: dt.datetime | None = None) -> x509.Certificate:
     """The signing certificate, once it chains to one of `roots`; else CertificateError."""

@@ -143,7 +143,8 @@ class OcppService(runtime.Service):
         self.certificates.register(self.gate.register, self.gate.send, lambda: self.gate.accepted)
         self.remote = RemoteCommands(self.dm, self.gate, connectors, peers, self.transactions,
                                      self.transactions.auth, self.availability.evse_state)
-        self.firmware = FirmwareManagement(bus, self.db, self.gate, self.queue, self.security, peers)
+        self.firmware = FirmwareManagement(bus, self.db, self.gate, self.queue, self.security, peers,
+                                           manufacturer_roots=self.certificates.manufacturer_roots)
         station = config.station
         self.monitoring = MonitoringGlue(
             db=self.db, dm=self.dm, clock=self.clock, gate=self.gate, queue=self.queue,

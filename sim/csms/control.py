@@ -18,6 +18,7 @@ A unix stream socket; one JSON object per line in, one per line out, in the bus 
     {"cmd": "charging_profile", "station": "CS01", "evse": 1, "periods": "0:32,600:10", "id": 1,
      "purpose": "TxProfile", "stack_level": 0, "unit": "A", "transaction_id": "...", "relative": false}
                                                                -> the SetChargingProfileResponse (profiles.py)
+    {"cmd": "client_certificate", "station": "CS01"}           -> "commonName=SN-1" (verified; None: none)
 Errors: {"ok": false, "error": {"code": "...", "message": "...", "details": {...}}}; the code is the
 station's CALLERROR code, or BadRequest / NotConnected / Timeout.
 """
@@ -134,6 +135,8 @@ class ControlServer:
         if cmd == "send_raw":
             await csms.send_raw(request["station"], request["text"])
             return None
+        if cmd == "client_certificate":
+            return csms.client_certificates.get(request["station"])
         if cmd == "disconnect":
             await csms.disconnect(request["station"])
             return None

@@ -61,6 +61,7 @@ class DevCsms:
         self._station_passwords: dict[str, set[str]] = {}
         self._auth_disabled = password is None
         self._sessions: dict[str, StationSession] = {}
+        self.client_certificates: dict[str, str | None] = {}  # station id -> subject of its last connection's
         self._records: dict[str, list[MessageRecord]] = {}
         self._changed = asyncio.Event()  # replaced by a fresh one at each change (see _poke)
         self._server: Server | None = None
@@ -182,9 +183,11 @@ class DevCsms:
             log.warning("refused %r: unknown station", request.path)
             return connection.respond(http.HTTPStatus.NOT_FOUND, "unknown charging station\n")
         ssl_object = connection.transport.get_extra_info("ssl_object")
+        self.client_certificates[station_id] = None
         if ssl_object is not None and ssl_object.getpeercert():
             subject = ssl_object.getpeercert()["subject"]
             log.info("%s authenticated by client certificate %s", station_id, subject)
+            self.client_certificates[station_id] = ",".join(f"{k}={v}" for rdn in subject for k, v in rdn)
             return None
         if self._auth_disabled or self._password_ok(station_id, request.headers.get("Authorization")):
             return None

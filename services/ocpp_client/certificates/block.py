@@ -60,7 +60,7 @@ class Certificates:
         self.profiles = NetworkProfiles(
             db, active_slot=lambda: self.plan.slot if self.plan.up else None,
             has_csms_root=lambda: bool(self.store.roots("CSMSRootCertificate")),
-            has_station_certificate=lambda: self.store.station_certificate() is not None)
+            has_station_certificate=self._has_station_certificate)
         self._import_config(csms, manufacturer_root)
         self._seed_slot(csms)
         self.handlers = CertificateHandlers(self.store, report_event, now=now,
@@ -106,6 +106,16 @@ class Certificates:
             self.renewal.trigger(requested_message)
 
         return renew
+
+    def _has_station_certificate(self) -> bool:
+        """A station certificate for a profile-3 slot (A05.FR.03): the active one, or a renewed one still pending
+        (a profile-2 link never presents it; the first profile-3 connection uses it, A02.FR.08)."""
+        return any(self.store.station_certificate(state) is not None for state in ("active", "pending"))
+
+    def manufacturer_roots(self) -> list[str]:
+        """The installed ManufacturerRootCertificates as PEM (what the firmware service trusts besides its own)."""
+        return [cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+                for cert in self.store.roots("ManufacturerRootCertificate")]
 
     def installed(self) -> list[dict[str, Any]]:
         """What `reonctl certs` lists: every certificate in the store (active, pending) with its dates."""

@@ -1,7 +1,8 @@
 """Firmware management (L01/L02) and log upload (N01) on the OCPP side; the work is reon-firmware's.
 
 - UpdateFirmware / GetLog are passed to the firmware service's `update_firmware` / `get_log`; its answer is
-  the response (no firmware service: Rejected).
+  the response (no firmware service: Rejected). UpdateFirmware carries the ManufacturerRootCertificates the
+  CSMS installed (InstallCertificate, PEM): the firmware service trusts them as well as its configured root.
 - The firmware service's durable stream `status` is consumed (cursor in ocpp.db), one handler per kind its
   contract declares (entries checked against the declaration before they are handled): each becomes a
   FirmwareStatusNotification, LogStatusNotification or SecurityEventNotification in the durable outbound
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from bus.client import BusClient
@@ -39,9 +41,12 @@ NOTIFICATIONS = {StatusKind.FIRMWARE_STATUS: "FirmwareStatusNotification",
 
 class FirmwareManagement:
     def __init__(self, bus: BusClient, db: sqlite3.Connection, gate: CallGate, queue: OutboundQueue,
-                 security: SecurityEvents, peers: Peers) -> None:
-        """`bus` and `db`: the durable consumer of the firmware service's status stream (cursor in `db`)."""
+                 security: SecurityEvents, peers: Peers,
+                 manufacturer_roots: Callable[[], list[str]] = list) -> None:
+        """`bus` and `db`: the durable consumer of the firmware service's status stream (cursor in `db`);
+        `manufacturer_roots`: the installed ManufacturerRootCertificates, PEM, read at each UpdateFirmware."""
         self.queue = queue
+        self.manufacturer_roots = manufacturer_roots
         self.security = security
         self.peers = peers
         # one handler per declared kind: DurableConsumer refuses a map that differs from the declaration
@@ -59,7 +64,7 @@ class FirmwareManagement:
         await self.consumer.stop()
 
     async def update_firmware(self, request: dict[str, Any]) -> dict[str, Any]:
-        reply = await self._call("update_firmware", request)
+        reply = await self._call("update_firmware", request, manufacturer_roots=self.manufacturer_roots())
         return _response(reply, reply.get("status", "Rejected"))
 
     async def get_log(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -69,11 +74,11 @@ class FirmwareManagement:
             response["filename"] = str(reply["filename"])[:255]
         return response
 
-    async def _call(self, command: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def _call(self, command: str, request: dict[str, Any], **extra: Any) -> dict[str, Any]:
         if not self.peers.running(PRODUCER):
             return {"status": "Rejected", "reason": "the firmware service is not running"}
         try:
-            reply = await self.peers.call(PRODUCER, command, {"request": request}, deadline_s=DEADLINE_S)
+            reply = await self.peers.call(PRODUCER, command, {"request": request, **extra}, deadline_s=DEADLINE_S)
         except RpcError as exc:
             log.warning("firmware %s failed: %s", command, exc)
             return {"status": "Rejected", "reason": f"firmware service: {exc.code}"}
