@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.x509.oid import NameOID
+
+from station.files import write_atomically
 
 SIGNING_FILE, SIGNING_KEY_FILE = "signing.pem", "signing.key"
 ROOT_DAYS, SIGNING_DAYS = 3650, 1825
@@ -29,17 +30,6 @@ CHUNK_BYTES = 1 << 20
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "REWATT (simulated)"),
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
 
 
 @dataclass(frozen=True)
@@ -87,10 +77,10 @@ class ManufacturerPki:
                                                 decipher_only=False), critical=True)
                    .sign(root_key, hashes.SHA256()))
         pem = serialization.Encoding.PEM
-        _write(directory / SIGNING_KEY_FILE, signing_key.private_bytes(
+        write_atomically(directory / SIGNING_KEY_FILE, signing_key.private_bytes(
             pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
-        _write(directory / SIGNING_FILE, signing.public_bytes(pem), 0o644)
-        _write(root_file, root.public_bytes(pem), 0o644)  # last: its presence means "complete"
+        write_atomically(directory / SIGNING_FILE, signing.public_bytes(pem), 0o644)
+        write_atomically(root_file, root.public_bytes(pem), 0o644)  # last: its presence means "complete"
 
     def sign_image(self, image: Path) -> dict[str, str]:
         """signingCertificate and signature of UpdateFirmware's `firmware` for this image."""

@@ -22,6 +22,8 @@ EXPECTED = {
                       r"drained event / plain CALL: [\d.]+×", r"TransactionEvent Ended: p50"],
     "evse_timing.py": [r"allow_power_on=false on the wire: p50 [\d.]+ ms"],
     "firmware.py": [r"median: REON [\d.]+ MB/s"],
+    "smart_charging.py": [r"composite, 20 stacked profiles .*: p50 [\d.]+ ms",
+                          r"SetChargingProfile received → new duty on the MCU wire: p50 [\d.]+ ms, p99 [\d.]+ ms"],
     "station.py": [r"station memory: RSS [\d.]+ MB, PSS [\d.]+ MB", r"station CPU over",
                    r"services\.ocpp_client\.service\s+[\d.]+\s+[\d.]+\s+\d+"],
 }

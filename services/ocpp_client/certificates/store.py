@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from services.ocpp_client.store import atomic
+from station.files import fsync_dir, write_atomically
 
 log = logging.getLogger("reon.ocpp.certificates")
 
@@ -261,30 +262,15 @@ class CertificateStore:
              self._now().isoformat()))
 
     def _write(self, file_name: str, data: bytes, mode: int) -> str:
-        """Write `data` as `file_name` atomically: temp file (created with `mode`), fsync, rename, fsync dir."""
-        target = self.directory / file_name
-        temp = self.directory / f".{file_name}.tmp"
+        """Write `data` as `file_name` atomically (station/files.py: temp file, fsync, rename, fsync dir)."""
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.chmod(temp, mode)
-            os.replace(temp, target)
-            self._fsync_dir()
+            write_atomically(self.directory / file_name, data, mode)
         except OSError as exc:
-            temp.unlink(missing_ok=True)
             raise StoreError(f"cannot write {file_name}: {exc.strerror or exc}") from None
         return file_name
 
     def _fsync_dir(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(self.directory)
 
     def _unlink(self, files: Iterable[str | None]) -> None:
         referenced = self._referenced()
