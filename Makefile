@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/station.py
 	$(BIN)/python bench/evse_timing.py
+	$(BIN)/python bench/evse_timing.py --stress
 	$(BIN)/python bench/schema_validators.py
 	$(BIN)/python bench/ocpp_rpc.py
 	$(BIN)/python bench/ocpp_queue.py

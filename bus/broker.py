@@ -60,12 +60,19 @@ class Broker:
         self.forwarded = 0
         self.dropped: dict[str, int] = {}
         self._stop = threading.Event()
-        self._wake: zmq.Socket | None = None
+        self._wake_r, self._wake_w = os.pipe()  # stop() writes a byte: the poll wakes at once, not on a timer
+        os.set_blocking(self._wake_w, False)
         self.ready = threading.Event()
 
     # -- life ------------------------------------------------------------------------------------------
     def stop(self) -> None:
+        """Thread- and signal-safe: the loop sleeps on its sockets and this pipe until the next deadline."""
         self._stop.set()
+        try:
+            if self._wake_w >= 0:
+                os.write(self._wake_w, b"x")
+        except OSError:  # the pipe is full (woken already) or closed (stopped already)
+            pass
 
     def run(self) -> None:
         ctx = zmq.Context.instance()
@@ -84,6 +91,7 @@ class Broker:
         poller = zmq.Poller()
         for sock in (xsub, xpub, router):
             poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
         log.info("broker up in %s (session %s)", self.run_dir, self.stamper.session)
         self.ready.set()
         next_beat = next_table = 0.0
@@ -98,7 +106,7 @@ class Broker:
                     self._publish_tables(xpub)
                     next_table = now + TABLE_REFRESH_S
                 timeout_ms = max(0, min(next_beat, next_table) - time.monotonic()) * 1000
-                events = dict(poller.poll(min(timeout_ms, 200)))
+                events = dict(poller.poll(timeout_ms))  # no wake-up between deadlines: idle means asleep
                 if xpub in events:  # subscriptions first: a subscriber that asked before a publish gets it
                     self._drain_subscriptions(xpub)
                 if xsub in events:
@@ -111,6 +119,9 @@ class Broker:
         finally:
             for sock in (xsub, xpub, router):
                 sock.close(0)
+            wake_r, wake_w, self._wake_r, self._wake_w = self._wake_r, self._wake_w, -1, -1
+            for fd in (wake_r, wake_w):
+                os.close(fd)
             log.info("broker stopped")
 
     # -- forwarding ------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import zmq.asyncio
 from bus import endpoints
 from bus.contract import Contract, load_contract
 from bus.envelope import BadMessage, Envelope, Stamper, decode, encode
-from bus.frames import recv_frames, send_frames
+from bus.frames import SNDMORE, recv_frames
 from bus.rpc import RpcClient
 from station import health
 
@@ -85,6 +85,7 @@ class BusClient:
         self._callbacks: list[asyncio.Task[None]] = []
         self._reading = False
         self._pending_beat: Envelope | None = None
+        self._topics: dict[tuple[str, str], bytes] = {}
 
     # -- life ------------------------------------------------------------------------------------------
     async def start(self, wait_s: float = 2.0) -> bool:
@@ -140,12 +141,22 @@ class BusClient:
         if self.strict and self.contract is not None and kind in ("state", "evt"):
             self.contract.check_published(kind, name, body)
         env = self.stamper.make(kind, name, body)
-        topic = f"{self.src}.hb" if kind == "hb" else f"{self.src}.{kind}.{name}"
-        assert self.pub is not None, "start() the client first"
-        send_frames(self.pub, [topic.encode(), encode(env)])  # PUB never blocks
+        topic = self._topics.get((kind, name))
+        if topic is None:
+            topic = self._topic(kind, name)
+        pub = self.pub
+        assert pub is not None, "start() the client first"
+        pub.send(topic, SNDMORE)  # PUB never blocks
+        pub.send(encode(env), 0)
         if kind == "state":
             self.published_state[name] = body
         return env
+
+    def _topic(self, kind: str, name: str) -> bytes:
+        topic = (f"{self.src}.hb" if kind == "hb" else f"{self.src}.{kind}.{name}").encode()
+        if len(self._topics) < 10_000:  # names come from our own code; bounded all the same
+            self._topics[(kind, name)] = topic
+        return topic
 
     async def publish_state(self, name: str, body: Any) -> Envelope:
         return await self.publish("state", name, body)

@@ -15,6 +15,9 @@ import msgpack
 
 MAX_MESSAGE_BYTES = 256 * 1024
 KINDS = ("state", "evt", "hb", "cmd", "reply")
+# one Packer for the process, reused: packb builds a new one per call. Its pack() holds the GIL from start
+# to end (no `default` hook calls back into Python) and resets its buffer on error, so threads may share it.
+_PACKER = msgpack.Packer(use_bin_type=True)
 
 
 class BadMessage(ValueError):
@@ -41,6 +44,21 @@ class Envelope:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
+_FIELD_SETTERS = tuple(Envelope.__dict__[name].__set__ for name in (
+    "msg_id", "src", "session", "seq", "ts", "kind", "name", "body", "parent_id", "extra"))
+
+
+def _envelope(msg_id: str, src: str, session: str, seq: int, ts: float, kind: str, name: str, body: Any,
+              parent_id: str | None, extra: dict[str, Any], _new: Any = object.__new__,
+              _set: tuple[Any, ...] = _FIELD_SETTERS) -> Envelope:
+    """An Envelope without the frozen dataclass's __init__ (one object.__setattr__ call per field): the bus
+    makes one per message on each side. The same object, equal to one made by Envelope(...)."""
+    env = _new(Envelope)
+    _set[0](env, msg_id), _set[1](env, src), _set[2](env, session), _set[3](env, seq), _set[4](env, ts)
+    _set[5](env, kind), _set[6](env, name), _set[7](env, body), _set[8](env, parent_id), _set[9](env, extra)
+    return env
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -63,7 +81,7 @@ def encode(env: Envelope) -> bytes:
     }
     if env.parent_id is not None:
         data["parent_id"] = env.parent_id
-    raw = msgpack.packb(data, use_bin_type=True)
+    raw = _PACKER.pack(data)
     if len(raw) > MAX_MESSAGE_BYTES:
         raise BadMessage("oversized", f"{len(raw)} bytes > {MAX_MESSAGE_BYTES}")
     return raw
@@ -103,8 +121,8 @@ def decode(raw: bytes) -> Envelope:
     seq, ts, parent = data["seq"], data["ts"], get("parent_id")
     has_extra = len(data) > 7 + ("body" in data) + (parent is not None or "parent_id" in data)
     extra = {k: v for k, v in data.items() if k not in _KNOWN} if has_extra else {}
-    return Envelope(data["msg_id"], data["src"], data["session"], seq, float(ts), data["kind"], data["name"],
-                    get("body"), parent, extra)
+    return _envelope(data["msg_id"], data["src"], data["session"], seq, float(ts), data["kind"], data["name"],
+                     get("body"), parent, extra)
 
 
 class Stamper:
@@ -118,6 +136,6 @@ class Stamper:
     def make(self, kind: str, name: str, body: Any = None, parent_id: str | None = None,
              msg_id: str | None = None) -> Envelope:
         """A new envelope; its msg_id is `<session>.<seq>`, unique on the bus and cheap to make."""
-        self.seq += 1
-        return Envelope(msg_id=msg_id or f"{self.session}.{self.seq}", src=self.src, session=self.session, seq=self.seq,
-                        ts=time.time(), kind=kind, name=name, body=body, parent_id=parent_id)
+        self.seq = seq = self.seq + 1
+        return _envelope(msg_id or f"{self.session}.{seq}", self.src, self.session, seq, time.time(), kind, name,
+                         body, parent_id, {})

@@ -23,6 +23,10 @@ def recv_frames(sock: zmq.Socket) -> list[bytes]:
 
 def send_frames(sock: zmq.Socket, frames: list[bytes]) -> None:
     """Send one message (PUB/XPUB sockets never block: past the high-water mark they drop)."""
+    if len(frames) == 2:  # topic + envelope: every bus message
+        sock.send(frames[0], SNDMORE)
+        sock.send(frames[1], 0)
+        return
     last = len(frames) - 1
     for i, frame in enumerate(frames):
         sock.send(frame, SNDMORE if i < last else 0)

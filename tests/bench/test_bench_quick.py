@@ -30,7 +30,7 @@ EXPECTED = {
 
 
 def test_every_bench_script_has_a_quick_test() -> None:
-    scripts = {p.name for p in BENCH.glob("*.py")} - {"__init__.py", "csms_process.py"}
+    scripts = {p.name for p in BENCH.glob("*.py")} - {"__init__.py", "csms_process.py", "stress_load.py"}
     assert scripts <= set(EXPECTED), f"bench scripts without a quick test: {sorted(scripts - set(EXPECTED))}"
 
 
@@ -46,3 +46,13 @@ def test_quick_mode_prints_its_figures(script: str) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     for pattern in EXPECTED[script]:
         assert re.search(pattern, done.stdout), f"{script} --quick did not print /{pattern}/:\n{done.stdout}"
+
+
+def test_evse_timing_stress_quick_prints_plain_and_stressed_figures() -> None:
+    done = subprocess.run([sys.executable, str(BENCH / "evse_timing.py"), "--stress", "--quick"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for pattern in (r"firmware: [1-9]\d* whole downloads", r"200 TransactionEvents drained .* queue empty",
+                    r"bus: [\d,]+ extra events sent", r"allow_power_on=false on the wire\s+[\d.]+ / [\d.]+ / [\d.]+ ms"
+                    r"\s+[\d.]+ / [\d.]+ / [\d.]+ ms\s+p99 < 5 ms under stress: (met|MISSED)"):
+        assert re.search(pattern, done.stdout), f"--stress --quick did not print /{pattern}/:\n{done.stdout}"
