@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.ocpp_client.device_model.keys import VariableRef
 from services.ocpp_client.monitoring.variables import DEFAULT_MONITORING_LEVEL
 from services.ocpp_client.store import atomic
 
@@ -37,15 +38,9 @@ _SCHEMA = (
 
 
 @dataclass(frozen=True)
-class Target:
-    """A component/variable as OCPP addresses it (names as the CSMS wrote them; `key` compares them folded)."""
-
-    component: str
-    variable: str
-    component_instance: str | None = None
-    evse_id: int | None = None
-    connector_id: int | None = None
-    variable_instance: str | None = None
+class Target(VariableRef):
+    """A component/variable as OCPP addresses it (names as the CSMS wrote them; `key` compares them folded),
+    with its OCPP JSON and its text in ocpp.db."""
 
     @classmethod
     def from_ocpp(cls, component: dict[str, Any], variable: dict[str, Any]) -> Target:
