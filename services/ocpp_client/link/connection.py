@@ -25,12 +25,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from services.ocpp_client.link.connection_settings import ActiveSettings, ConnectionSettings, RetryBackOff
 from services.ocpp_client.link.rpc_errors import NotConnected
-from services.ocpp_client.link.security_profile import (
-    HideAuthorization,
-    authorization_header,
-    client_tls_context,
-    security_event_for,
-)
+from services.ocpp_client.link.security_profile import authorization_header, client_tls_context, security_event_for
+from station.logs import HideAuthorization
 
 __all__ = ["SUBPROTOCOL", "Connection", "ConnectionSettings", "LinkStats", "LinkUp", "RetryBackOff"]
 
