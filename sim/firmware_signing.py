@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.x509.oid import NameOID
+
 from station.files import write_atomically
 
 SIGNING_FILE, SIGNING_KEY_FILE = "signing.pem", "signing.key"

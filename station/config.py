@@ -34,6 +34,7 @@ class Identity:
     model: str
     vendor: str
     firmware_version: str
+    grid_limit_a: float | None = None  # the grid connection's limit per phase; shared by the charging EVSEs
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ def _identity(t: Table) -> Identity:
         model=t.str("model", "REON"),
         vendor=t.str("vendor", "REWATT"),
         firmware_version=t.str("firmware_version"),
+        grid_limit_a=t.float("grid_limit_a", None, lo=6, hi=1000),
     )
     if len(identity.id) > 48 or any(c in identity.id for c in "/?#: "):
         raise ConfigError(t.key("id"), "must be ≤ 48 characters without '/', '?', '#', ':' or spaces")

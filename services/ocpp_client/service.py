@@ -155,7 +155,8 @@ class OcppService(runtime.Service):
             transaction_of=self._transaction_id, csms_state=self.csms_state)
         self.smart_charging = SmartChargingService(db=self.db, dm=self.dm, clock=self.clock, gate=self.gate,
                                                    peers=peers, evses=config.evses, transactions=self.transactions,
-                                                   subscribe=self.subscribe)
+                                                   subscribe=self.subscribe,
+                                                   grid_limit_a=config.station.grid_limit_a)
         self.transactions.on_change(self._state_changed)
         self.gate.refuse_unhandled()
 

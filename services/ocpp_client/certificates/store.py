@@ -25,9 +25,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from station.files import fsync_dir, write_atomically
 
 from services.ocpp_client.store import atomic
+from station.files import fsync_dir, write_atomically
 
 log = logging.getLogger("reon.ocpp.certificates")
 

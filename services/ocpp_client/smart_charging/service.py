@@ -55,14 +55,16 @@ class SmartChargingService:
 
     def __init__(self, *, db: sqlite3.Connection, dm: DeviceModel, clock: StationClock, gate: CallGate,
                  peers: Peers, evses: Sequence[Any], transactions: Transactions,
-                 subscribe: Callable[..., Any]) -> None:
-        """`evses`: the config's EVSE tables (id, max_current_a, phases)."""
+                 subscribe: Callable[..., Any], grid_limit_a: float | None = None) -> None:
+        """`evses`: the config's EVSE tables (id, max_current_a, phases); `grid_limit_a`: `[station]
+        grid_limit_a`, the grid connection's limit per phase, shared like a ChargingStationMaxProfile."""
         self.dm = dm
         self.peers = peers
         self.transactions = transactions
         self.subscribe = subscribe
         self.block = SmartCharging(db, [EvseConfig(e.id, float(e.max_current_a), e.phases) for e in evses],
-                                   self.settings, clock.now, gate.send, self._apply_limit)
+                                   self.settings, clock.now, gate.send, self._apply_limit,
+                                   grid_limit_a=grid_limit_a)
         for action, handler in self.block.handlers().items():
             gate.register(action, handler)
         dm.set_reader(COMPONENT, "Entries", lambda: str(len(self.block.store)), variable_instance="ChargingProfiles")
