@@ -44,8 +44,8 @@ from bus.runtime import running  # noqa: E402
 from services.ocpp_client.link.payload_schema import request_violation  # noqa: E402
 from services.ocpp_client.meter_values import sampling as mv  # noqa: E402
 from services.ocpp_client.service import OcppService  # noqa: E402
+from services.ocpp_client.transactions.event_queue import QUEUE_KIND  # noqa: E402
 from services.ocpp_client.transactions.events import ENDED, STARTED, UPDATED, transaction_event  # noqa: E402
-from services.ocpp_client.transactions.service import QUEUE_KIND  # noqa: E402
 from sim.mcu_board_state import BoardState  # noqa: E402
 from sim.world import World  # noqa: E402
 from station.config import StationConfig, load_config  # noqa: E402

@@ -117,7 +117,7 @@ async def _drain_async(config_path: str, n_events: int, filled: Any, go: Any, ou
     from bus.harness import Probe, remove_run_dir
     from bus.runtime import running
     from services.ocpp_client.service import OcppService
-    from services.ocpp_client.transactions.service import QUEUE_KIND
+    from services.ocpp_client.transactions.event_queue import QUEUE_KIND
     from station.config import load_config
     from tests.services.ocpp_client.service_harness import EvseIoStandIn
 

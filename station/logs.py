@@ -1,4 +1,5 @@
-"""Logging to stdout for supervisord: readable lines by default, JSON lines with --log-format json."""
+"""Logging to stdout for supervisord: readable lines by default, JSON lines with --log-format json; a filter that
+keeps HTTP Basic credentials out of websockets' handshake logs (the station's CSMS link and the development CSMS)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,16 @@ import json
 import logging
 import sys
 import time
+
+
+class HideAuthorization(logging.Filter):
+    """websockets logs the handshake headers at DEBUG: never the Basic auth credentials."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() == "authorization":
+            record.args = (args[0], "***")
+        return True
 
 
 class _JsonFormatter(logging.Formatter):

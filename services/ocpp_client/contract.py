@@ -83,8 +83,8 @@ CONTRACT = Contract(
               " letters; published at start, on every change and every 30 s"),
         Topic("transactions", {"active": "int", "started": "int?", "ended": "dict?", "authorizations": "dict?"},
               "ongoing transactions on the whole station; the firmware service installs only at 0; at start and"
-              " on every change. Since the service started (transactions/counts.py): started, ended {stoppedReason: n},"
-              " authorizations {idTokenInfo status: n}"),
+              " on every change. Since the service started (transactions/event_queue.py): started,"
+              " ended {stoppedReason: n}, authorizations {idTokenInfo status: n}"),
         *TRANSACTION_STATE,
         Topic("reservations", {"reservations": [RESERVATION]},
               "every reservation the station holds (H01), oldest first; at start and on every change"),

@@ -118,7 +118,7 @@ class OcppService(runtime.Service):
             room_for_records=lambda: health.check_disk(data_dir))
         self.availability = Availability(self.db, self.dm, self.clock, self.gate, connectors, peers,
                                          self.transactions)
-        self.transactions.status_order = self.availability  # status changes before the events (E02/E03)
+        self.transactions.use_status_order(self.availability)  # status changes before the events (E02/E03)
         self.provisioning = Provisioning(self.dm, self.gate, self.link.apply_pending_password)
         self.switch = AvailabilitySwitch(self.dm, self.gate, self.provisioning.set_variables,
                                          self.availability.change_availability, self.availability.evse_level_operative,

@@ -30,21 +30,14 @@ from websockets.http11 import Request, Response
 from sim.csms.policy import CsmsCallError, CsmsPolicy, MessageRecord, Override, StationNotConnected
 from sim.csms.session import StationSession
 from sim.csms.transactions import transactions_from
+from station.logs import HideAuthorization
 
 log = logging.getLogger("sim.csms")
 SUBPROTOCOL = "ocpp2.0.1"
 
 
-class _HideAuthorization(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() == "authorization":
-            record.args = (args[0], "***")
-        return True
-
-
 _ws_log = logging.getLogger("sim.csms.websocket")
-_ws_log.addFilter(_HideAuthorization())
+_ws_log.addFilter(HideAuthorization())
 
 
 class DevCsms:

@@ -1,7 +1,7 @@
 """Availability (G03/G04 ChangeAvailability) and connector status (B04, G01 StatusNotification).
 
-OCPP availability has three levels: station, EVSE, connector, each Operative or Inoperative, persisted in
-`availability` (survives restarts; (0, 0) is the station). evse_io has one availability per EVSE: it gets
+OCPP availability has three levels: station, EVSE, connector, each Operative or Inoperative (levels.py,
+persisted). evse_io has one availability per EVSE: it gets
 Inoperative when the station, the EVSE or all of the EVSE's connectors are Inoperative. While a transaction
 runs on an EVSE (hooks.active_transactions), an Inoperative is answered Scheduled and handed to evse_io only
 once the transaction is over; evse_io itself also schedules while its session is authorized or powered.
@@ -36,6 +36,7 @@ from typing import Any
 
 from bus.envelope import Envelope
 from bus.rpc import RpcError
+from services.ocpp_client.availability.levels import STATION, AvailabilityLevels, scope_name
 from services.ocpp_client.clock import StationClock
 from services.ocpp_client.device_model.model import DeviceModel
 from services.ocpp_client.device_model.values import InvalidValueError
@@ -50,7 +51,6 @@ log = logging.getLogger("reon.ocpp.availability")
 EVSE_IO_WAIT_S = 2.0  # at boot Accepted, wait this long for evse_io's state with every MCU link up
 HOLD_MAX_S = 5.0  # StatusNotifications wait for the ChangeAvailabilityResponse at most this long
 EVSE_IO_DEADLINE_S = 3.0
-STATION = (0, 0)
 STATUS_FIRST_WAIT_S = 0.5  # a TransactionEvent waits at most this long for evse_io's state after its fact
 
 
@@ -61,15 +61,13 @@ class Availability:
                  connectors: Connectors, peers: Peers, transactions: TransactionActivity) -> None:
         """`gate`: CALLs in and out and the registration status; `transactions`: how many are ongoing, and a
         change listener (a ChangeAvailability scheduled until they end)."""
-        self.db = db
+        self.levels = AvailabilityLevels(db)
         self.dm = dm
         self.clock = clock
         self.gate = gate
         self.connectors = connectors
         self.peers = peers
         self.transactions = transactions
-        self.db.execute("CREATE TABLE IF NOT EXISTS availability (evse_id INTEGER NOT NULL, connector_id INTEGER"
-                        " NOT NULL, operative INTEGER NOT NULL, PRIMARY KEY (evse_id, connector_id))")
         self._io: dict[int, dict[str, Any]] = {}
         self._io_seen = asyncio.Event()
         self._io_at: dict[int, float] = {}  # time of evse_io's latest state per EVSE (station clock)
@@ -92,15 +90,10 @@ class Availability:
 
     # ---- levels -----------------------------------------------------------------------------------
 
-    def _level(self, evse_id: int, connector_id: int) -> bool:
-        row = self.db.execute("SELECT operative FROM availability WHERE evse_id=? AND connector_id=?",
-                              (evse_id, connector_id)).fetchone()
-        return bool(row[0]) if row else True
-
     def connector_operative(self, evse_id: int, connector_id: int) -> bool:
         if self.firmware_hold:
             return False
-        return self._level(*STATION) and self._level(evse_id, 0) and self._level(evse_id, connector_id)
+        return self.levels.all_operative(evse_id, connector_id)
 
     def set_firmware_hold(self, hold: bool) -> None:
         """A firmware install waits for the running transactions (L01.FR.07): meanwhile idle EVSEs are
@@ -135,7 +128,7 @@ class Availability:
 
     def evse_level_operative(self, evse_id: int) -> bool:
         """The EVSE's own level as set by ChangeAvailability (or the availability switch)."""
-        return self._level(evse_id, 0)
+        return self.levels.operative(evse_id, 0)
 
     # ---- reservations -----------------------------------------------------------------------------
 
@@ -249,9 +242,8 @@ class Availability:
                 return Reply({"status": "Rejected", "statusInfo": {"reasonCode": "UnknownEvse"}})
             scope, evse_ids = (evse["id"], connector_id or 0), [evse["id"]]
         self._hold_until = time.monotonic() + HOLD_MAX_S
-        self.db.execute("INSERT INTO availability VALUES (?,?,?) ON CONFLICT (evse_id, connector_id) DO UPDATE"
-                        " SET operative=excluded.operative", (*scope, int(operative)))
-        log.info("availability of %s set to %s", _scope_name(scope), request["operationalStatus"])
+        self.levels.set(scope, operative)
+        log.info("availability of %s set to %s", scope_name(scope), request["operationalStatus"])
         scheduled = False
         for evse_id in evse_ids:
             busy = self.transactions.active_transactions(evse_id) > 0
@@ -383,23 +375,17 @@ class Availability:
             if e == evse_id:
                 statuses.append(self.status(e, c))
                 self._set_model("Connector", statuses[-1], evse_id=e, connector_id=c)
-        if not self._level(*STATION) or not self._level(evse_id, 0):
+        if not self.levels.operative(*STATION) or not self.levels.operative(evse_id, 0):
             evse_status = "Unavailable"
         else:
             evse_status = next((s for s in ("Occupied", "Available") if s in statuses), statuses[0])
         self._set_model("EVSE", evse_status, evse_id=evse_id)
 
     def _update_station_model(self) -> None:
-        self._set_model("ChargingStation", "Available" if self._level(*STATION) else "Unavailable")
+        self._set_model("ChargingStation", "Available" if self.levels.operative(*STATION) else "Unavailable")
 
     def _set_model(self, component: str, status: str, **where: int) -> None:
         try:
             self.dm.set(component, "AvailabilityState", status, **where)  # type: ignore[arg-type]
         except InvalidValueError as exc:
             log.warning("%s AvailabilityState %s not taken: %s", component, status, exc.message)
-
-
-def _scope_name(scope: tuple[int, int]) -> str:
-    if scope == STATION:
-        return "the station"
-    return f"EVSE {scope[0]}" + (f" connector {scope[1]}" if scope[1] else "")

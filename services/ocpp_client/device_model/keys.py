@@ -7,13 +7,15 @@ The `[device_model]` table of the station config names a variable as
 where the brackets and the `@…` part are optional, e.g. `OCPPCommCtrlr.HeartbeatInterval`,
 `OCPPCommCtrlr.MessageAttempts[TransactionEvent]`, `EVSE@1.AvailabilityState`,
 `Connector@1/2.ConnectorType`. `parse_key` turns such a key into a `VariableRef` or raises
-`DeviceModelKeyError` naming the key and what is wrong with it.
+`DeviceModelKeyError` naming the key and what is wrong with it. `component_json` / `variable_json` give the
+OCPP ComponentType / VariableType of anything named by the six fields of a `VariableRef`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
 _INSTANCE = re.compile(r"[A-Za-z0-9_\-:.]+")
@@ -29,6 +31,43 @@ class DeviceModelKeyError(ValueError):
         self.problem = problem
 
 
+class Named(Protocol):
+    """What names one variable of one component (VariableRef, catalog.VariableSpec)."""
+
+    @property
+    def component(self) -> str: ...
+    @property
+    def variable(self) -> str: ...
+    @property
+    def component_instance(self) -> str | None: ...
+    @property
+    def evse_id(self) -> int | None: ...
+    @property
+    def connector_id(self) -> int | None: ...
+    @property
+    def variable_instance(self) -> str | None: ...
+
+
+def component_json(ref: Named) -> dict[str, Any]:
+    """OCPP ComponentType: name, instance, evse {id, connectorId} (the optional ones only when set)."""
+    out: dict[str, Any] = {"name": ref.component}
+    if ref.component_instance is not None:
+        out["instance"] = ref.component_instance
+    if ref.evse_id is not None:
+        out["evse"] = {"id": ref.evse_id}
+        if ref.connector_id is not None:
+            out["evse"]["connectorId"] = ref.connector_id
+    return out
+
+
+def variable_json(ref: Named) -> dict[str, Any]:
+    """OCPP VariableType: name, instance (when set)."""
+    out: dict[str, Any] = {"name": ref.variable}
+    if ref.variable_instance is not None:
+        out["instance"] = ref.variable_instance
+    return out
+
+
 @dataclass(frozen=True)
 class VariableRef:
     """One variable of one component, as OCPP addresses it (names as written, not case-folded)."""
@@ -39,6 +78,12 @@ class VariableRef:
     evse_id: int | None = None
     connector_id: int | None = None
     variable_instance: str | None = None
+
+    def component_json(self) -> dict[str, Any]:
+        return component_json(self)
+
+    def variable_json(self) -> dict[str, Any]:
+        return variable_json(self)
 
     def __str__(self) -> str:
         text = self.component

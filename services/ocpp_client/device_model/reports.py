@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.ocpp_client.device_model.catalog import VariableSpec
-from services.ocpp_client.device_model.keys import VariableRef
+from services.ocpp_client.device_model.keys import VariableRef, component_json, variable_json
 from services.ocpp_client.device_model.model import AttributeOutcome, DeviceModel, format_datetime
 from services.ocpp_client.device_model.paging import split_pages
 from services.ocpp_client.link.rpc_errors import CallError
@@ -203,26 +203,8 @@ def _report_data(dm: DeviceModel, spec: VariableSpec, *, writable_only: bool = F
         attributes.append(attribute)
     if not attributes:
         return None
-    return {"component": _component(spec), "variable": _variable(spec), "variableAttribute": attributes,
+    return {"component": component_json(spec), "variable": variable_json(spec), "variableAttribute": attributes,
             "variableCharacteristics": _characteristics(spec)}
-
-
-def _component(spec: VariableSpec) -> Payload:
-    component: Payload = {"name": spec.component}
-    if spec.component_instance is not None:
-        component["instance"] = spec.component_instance
-    if spec.evse_id is not None:
-        component["evse"] = {"id": spec.evse_id}
-        if spec.connector_id is not None:
-            component["evse"]["connectorId"] = spec.connector_id
-    return component
-
-
-def _variable(spec: VariableSpec) -> Payload:
-    variable: Payload = {"name": spec.variable}
-    if spec.variable_instance is not None:
-        variable["instance"] = spec.variable_instance
-    return variable
 
 
 def _characteristics(spec: VariableSpec) -> Payload:

@@ -16,21 +16,17 @@ import logging
 import random
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from services.ocpp_client.link.connection_settings import ConnectionSettings, RetryBackOff
+from services.ocpp_client.link.connection_settings import ActiveSettings, ConnectionSettings, RetryBackOff
 from services.ocpp_client.link.rpc_errors import NotConnected
-from services.ocpp_client.link.security_profile import (
-    HideAuthorization,
-    authorization_header,
-    client_tls_context,
-    security_event_for,
-)
+from services.ocpp_client.link.security_profile import authorization_header, client_tls_context, security_event_for
+from station.logs import HideAuthorization
 
 __all__ = ["SUBPROTOCOL", "Connection", "ConnectionSettings", "LinkStats", "LinkUp", "RetryBackOff"]
 
@@ -71,8 +67,8 @@ Callback = Callable[..., Any]
 class Connection:
     """Keeps the WebSocket to the CSMS up (or down, when told) and moves text frames.
 
-    `settings_source()`, when given, supplies the settings of every attempt (network profiles, B10); the
-    password the link holds (A01) is kept over it. Callbacks: on_connected(LinkUp), on_disconnected(reason: str),
+    `settings_source()`, when given, supplies the settings of every attempt (connection_settings.py
+    ActiveSettings). Callbacks: on_connected(LinkUp), on_disconnected(reason: str),
     on_connect_failed(reason: str),
     on_security_event(event_type: str, tech_info: str) for FailedToAuthenticateAtCsms,
     InvalidCsmsCertificate and InvalidTLSVersion, on_password_result(new_accepted: bool).
@@ -93,9 +89,7 @@ class Connection:
         settings_source: Callable[[], ConnectionSettings] | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        settings.check()
-        self._settings = settings
-        self._settings_source = settings_source
+        self._settings = ActiveSettings(settings, settings_source)
         self._on_message = on_message
         self.back_off = back_off or RetryBackOff()
         self._ping_interval_s = _check_ping_interval(ping_interval_s)
@@ -113,7 +107,6 @@ class Connection:
         self._stopped = False
         self._connect_now = False
         self._reconnect_now = False
-        self._pending_password: str | None = None
         self._wake = asyncio.Event()
         self._down = asyncio.Event()
         self._down.set()
@@ -123,11 +116,11 @@ class Connection:
 
     @property
     def settings(self) -> ConnectionSettings:
-        return self._settings
+        return self._settings.current
 
     @property
     def url(self) -> str:
-        return self._settings.url
+        return self._settings.current.url
 
     @property
     def is_connected(self) -> bool:
@@ -185,24 +178,14 @@ class Connection:
 
         `on_password_result(accepted: bool)` tells which one the CSMS took.
         """
-        if not new_password:
-            raise ValueError("basic_auth_password must not be empty")
-        if self._settings.security_profile >= 3:
-            self._settings = replace(self._settings, basic_auth_password=new_password)
-            return
-        self._pending_password = new_password
-        await self._reconnect("new password")
+        if self._settings.new_password(new_password):
+            await self._reconnect("new password")
 
     async def apply_settings(
         self, settings: ConnectionSettings, *, allow_downgrade_3_to_2: bool = False
     ) -> None:
         """New URL, credentials or certificates; never a lower security profile (A00.FR.005)."""
-        settings.check()
-        current, new = self._settings.security_profile, settings.security_profile
-        if new < current and not (allow_downgrade_3_to_2 and (current, new) == (3, 2)):
-            raise ValueError(f"security_profile: {new} is lower than the active {current}")
-        self._settings = settings
-        self._pending_password = None
+        self._settings.apply(settings, allow_downgrade_3_to_2=allow_downgrade_3_to_2)
         await self._reconnect("new connection settings")
 
     # ---- the connection loop -------------------------------------------------------------------
@@ -247,22 +230,12 @@ class Connection:
             async with asyncio.timeout(delay_s):
                 await self._wake.wait()
 
-    def _refresh_settings(self) -> None:
-        """The settings of this attempt from `settings_source` (ValueError: none usable)."""
-        if self._settings_source is None:
-            return
-        fresh = self._settings_source()
-        if fresh.security_profile < 3 and self._settings.basic_auth_password:
-            fresh = replace(fresh, basic_auth_password=self._settings.basic_auth_password)
-        fresh.check()
-        self._settings = fresh
-
     async def _open(self) -> ClientConnection:
         try:
-            self._refresh_settings()
+            self._settings.refresh()
         except ValueError as exc:
             raise _AttemptFailed(f"no usable connection settings: {exc}") from None
-        settings = self._settings
+        settings = self._settings.current
         tls = None
         if settings.security_profile >= 2:
             try:
@@ -271,7 +244,7 @@ class Connection:
             except (OSError, ValueError) as exc:
                 raise _AttemptFailed(f"TLS setup failed: {exc}") from None
         reason = "no credentials"
-        for password, is_new in self._password_candidates():
+        for password, is_new in self._settings.password_candidates():
             which = "new" if is_new else "current"
             headers = {"Authorization": authorization_header(settings.station_id, password)} if password else {}
             try:
@@ -298,35 +271,18 @@ class Connection:
             if ws.subprotocol != SUBPROTOCOL:
                 await ws.close(1002, f"{SUBPROTOCOL} required")
                 raise _AttemptFailed(f"CSMS did not agree to subprotocol {SUBPROTOCOL}")
-            self._settle_password(password, is_new)
+            if self._settings.settle_password(password, is_new):
+                self._notify(self._on_password_result, is_new)
             return ws
         raise _AttemptFailed(reason)
-
-    def _password_candidates(self) -> list[tuple[str | None, bool]]:
-        if self._settings.security_profile >= 3:
-            return [(None, False)]
-        current = self._settings.basic_auth_password
-        if self._pending_password is not None:
-            return [(self._pending_password, True), (current, False)]
-        return [(current, False)]
-
-    def _settle_password(self, password: str | None, is_new: bool) -> None:
-        if self._pending_password is None:
-            return
-        if is_new:
-            self._settings = replace(self._settings, basic_auth_password=password)
-            log.info("CSMS accepted the new BasicAuthPassword")
-        else:
-            log.warning("CSMS refused the new BasicAuthPassword: the old one is kept")
-        self._pending_password = None
-        self._notify(self._on_password_result, is_new)
 
     async def _serve(self, ws: ClientConnection) -> None:
         self._ws = ws
         self._down.clear()
         self.stats.connects += 1
-        log.info("CSMS link up: %s (security profile %d)", self.url, self._settings.security_profile)
-        self._notify(self._on_connected, LinkUp(self.url, self._settings.security_profile))
+        profile = self._settings.current.security_profile
+        log.info("CSMS link up: %s (security profile %d)", self.url, profile)
+        self._notify(self._on_connected, LinkUp(self.url, profile))
         pinger = asyncio.create_task(self._ping_loop(ws), name="ocpp-ping")
         try:
             async for data in ws:

@@ -1,11 +1,14 @@
-"""What the CSMS link needs to know: where, who, how secured, and how to retry (part 4 §3.1, §5.3)."""
+"""What the CSMS link needs to know: where, who, how secured, and how to retry (part 4 §3.1, §5.3), and which
+of them the next attempt uses (`ActiveSettings`: network profiles B10, a new BasicAuthPassword on trial A01)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote, urlsplit
 
+log = logging.getLogger("reon.ocpp.connection")
 STATION_ID_MAX_LEN = 48
 
 
@@ -67,3 +70,69 @@ class RetryBackOff:
         """
         doublings = min(max(retry_index, 0), max(self.repeat_times, 0))
         return max(self.wait_minimum_s, 0.0) * 2**doublings + rng() * max(self.random_range_s, 0.0)
+
+
+class ActiveSettings:
+    """The settings of the link now and of its next attempt.
+
+    `source()`, when given, supplies the settings of every attempt (network profiles, B10); the password the
+    link holds (A01) is kept over it. A new password is tried first, the current one after it if refused.
+    """
+
+    def __init__(self, settings: ConnectionSettings,
+                 source: Callable[[], ConnectionSettings] | None = None) -> None:
+        settings.check()
+        self.current = settings
+        self._source = source
+        self.pending_password: str | None = None
+
+    def refresh(self) -> None:
+        """The settings of this attempt from `source` (ValueError: none usable)."""
+        if self._source is None:
+            return
+        fresh = self._source()
+        if fresh.security_profile < 3 and self.current.basic_auth_password:
+            fresh = replace(fresh, basic_auth_password=self.current.basic_auth_password)
+        fresh.check()
+        self.current = fresh
+
+    def new_password(self, password: str) -> bool:
+        """Use a new BasicAuthPassword (A01); True: the link must reconnect to try it (profiles 1, 2)."""
+        if not password:
+            raise ValueError("basic_auth_password must not be empty")
+        if self.current.security_profile >= 3:
+            self.current = replace(self.current, basic_auth_password=password)
+            return False
+        self.pending_password = password
+        return True
+
+    def apply(self, settings: ConnectionSettings, *, allow_downgrade_3_to_2: bool = False) -> None:
+        """New URL, credentials or certificates; never a lower security profile (A00.FR.005)."""
+        settings.check()
+        current, new = self.current.security_profile, settings.security_profile
+        if new < current and not (allow_downgrade_3_to_2 and (current, new) == (3, 2)):
+            raise ValueError(f"security_profile: {new} is lower than the active {current}")
+        self.current = settings
+        self.pending_password = None
+
+    def password_candidates(self) -> list[tuple[str | None, bool]]:
+        """(password, is it the new one) in the order to try them; None: no Basic auth (profile 3)."""
+        if self.current.security_profile >= 3:
+            return [(None, False)]
+        current = self.current.basic_auth_password
+        if self.pending_password is not None:
+            return [(self.pending_password, True), (current, False)]
+        return [(current, False)]
+
+    def settle_password(self, password: str | None, is_new: bool) -> bool:
+        """The CSMS took `password`: keep it. True when a new password was on trial (`is_new` says whether it
+        was accepted)."""
+        if self.pending_password is None:
+            return False
+        if is_new:
+            self.current = replace(self.current, basic_auth_password=password)
+            log.info("CSMS accepted the new BasicAuthPassword")
+        else:
+            log.warning("CSMS refused the new BasicAuthPassword: the old one is kept")
+        self.pending_password = None
+        return True

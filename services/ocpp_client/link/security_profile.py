@@ -1,7 +1,7 @@
 """The station's security profile at the CSMS (part 2 A00).
 
-HTTP Basic authentication (profiles 1 and 2) and the log filter that keeps the credentials out of every log
-line; TLS for security profiles 2 and 3 (part 2 A00): TLS 1.2 or newer, the CSMS certificate checked
+HTTP Basic authentication (profiles 1 and 2; station/logs.py HideAuthorization keeps the credentials out of
+every log line); TLS for security profiles 2 and 3 (part 2 A00): TLS 1.2 or newer, the CSMS certificate checked
 against the configured CSMS root CA only (no system CA bundle), profile 3 adds the station's
 client certificate. Failures map to the security events of part 2 appendix 1.
 """
@@ -9,7 +9,6 @@ client certificate. Failures map to the security events of part 2 appendix 1.
 from __future__ import annotations
 
 import base64
-import logging
 import ssl
 
 #: OpenSSL reasons that mean the CSMS offered a TLS version below 1.2.
@@ -54,13 +53,3 @@ def authorization_header(station_id: str, password: str) -> str:
     """`Basic base64(<station id>:<BasicAuthPassword>)`."""
     token = base64.b64encode(f"{station_id}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
-
-
-class HideAuthorization(logging.Filter):
-    """websockets logs the handshake headers at DEBUG: never the Basic auth credentials."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() == "authorization":
-            record.args = (args[0], "***")
-        return True

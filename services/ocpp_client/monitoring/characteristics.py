@@ -35,11 +35,11 @@ class DeviceModelView:
         self._model = model
 
     def describe(self, target: Target) -> VariableInfo | None:
-        spec = self._model.lookup(_ref(target))
+        spec = self._model.lookup(target)
         return None if spec is None else variable_info(spec)
 
     def has_component(self, target: Target) -> bool:
-        return self._model.has_component(_ref(target))
+        return self._model.has_component(target)
 
     def declares(self, component: str | None, variable: str | None) -> bool:
         """Whether any instance of the component declares the variable (None: any component / variable)."""
@@ -49,10 +49,5 @@ class DeviceModelView:
                    for spec in self._model.catalog)
 
     def current_value(self, target: Target) -> str | None:
-        spec = self._model.lookup(_ref(target))
+        spec = self._model.lookup(target)
         return None if spec is None else self._model.value(spec)
-
-
-def _ref(target: Target) -> VariableRef:
-    return VariableRef(target.component, target.variable, target.component_instance, target.evse_id,
-                       target.connector_id, target.variable_instance)

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.ocpp_client.device_model.keys import VariableRef
 from services.ocpp_client.monitoring.variables import DEFAULT_MONITORING_LEVEL
 from services.ocpp_client.store import atomic
 
@@ -37,15 +38,9 @@ _SCHEMA = (
 
 
 @dataclass(frozen=True)
-class Target:
-    """A component/variable as OCPP addresses it (names as the CSMS wrote them; `key` compares them folded)."""
-
-    component: str
-    variable: str
-    component_instance: str | None = None
-    evse_id: int | None = None
-    connector_id: int | None = None
-    variable_instance: str | None = None
+class Target(VariableRef):
+    """A component/variable as OCPP addresses it (names as the CSMS wrote them; `key` compares them folded),
+    with its text in ocpp.db."""
 
     @classmethod
     def from_ocpp(cls, component: dict[str, Any], variable: dict[str, Any]) -> Target:
@@ -57,22 +52,6 @@ class Target:
     def key(self) -> tuple[str, str, int, int, str, str]:
         return (self.component.casefold(), (self.component_instance or "").casefold(), self.evse_id or 0,
                 self.connector_id or 0, self.variable.casefold(), (self.variable_instance or "").casefold())
-
-    def component_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.component}
-        if self.component_instance is not None:
-            out["instance"] = self.component_instance
-        if self.evse_id is not None:
-            out["evse"] = {"id": self.evse_id}
-            if self.connector_id is not None:
-                out["evse"]["connectorId"] = self.connector_id
-        return out
-
-    def variable_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.variable}
-        if self.variable_instance is not None:
-            out["instance"] = self.variable_instance
-        return out
 
     def to_text(self) -> str:
         return json.dumps([self.component, self.variable, self.component_instance, self.evse_id,

@@ -9,7 +9,7 @@ durable outbound queue in the same transaction, so seqNo never skips or repeats 
   up, a reconciliation of evse_io with the record (a command lost between a commit and the call);
 - tokens, meter samples: authorization/service.py and meter_values/service.py;
 - CSMS requests: RequestStartTransaction, RequestStopTransaction, GetTransactionStatus, TriggerMessage
-  and Reset (TransactionActivity, activity.py); TransactionEventResponse.idTokenInfo (queue on_delivered);
+  and Reset (TransactionActivity, activity.py); TransactionEventResponse.idTokenInfo (event_queue.py);
 - time: `tick()` at `next_deadline()` (periodic / clock-aligned values, EVConnectionTimeOut).
 Outputs: evse_io commands, run one at a time in order by one task AFTER the commit; `ocpp.state.transaction.<n>`.
 Times given to the state machine are the station's OCPP clock (system time + the CSMS offset); evse_io's and
@@ -23,7 +23,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from bus.client import BusClient
 from bus.durable import DurableConsumer
@@ -33,26 +33,24 @@ from services.ocpp_client.authorization.service import AuthService
 from services.ocpp_client.clock import StationClock
 from services.ocpp_client.device_model.model import DeviceModel
 from services.ocpp_client.link.gate import CallGate
-from services.ocpp_client.link.outbound_queue import OutboundQueue, QueuedMessage
+from services.ocpp_client.link.outbound_queue import OutboundQueue
 from services.ocpp_client.link.rpc import Reply
 from services.ocpp_client.meter_values.sampling import energy_wh, parse_utc, utc_text
 from services.ocpp_client.meter_values.service import MeterService
 from services.ocpp_client.peers import Peers
 from services.ocpp_client.transactions.activity import ReservationUse, TriggerWork
-from services.ocpp_client.transactions.counts import TxCounts
-from services.ocpp_client.transactions.events import UPDATED
+from services.ocpp_client.transactions.event_queue import StatusOrder, TransactionEventQueue, TxCounts
 from services.ocpp_client.transactions.manager import (
     EvseCommand,
     TransactionManager,
     TxOutput,
     TxSettings,
-    with_offline,
 )
 from services.ocpp_client.transactions.remote import ProfileCheck
+from services.ocpp_client.transactions.sessions import lost_reason
 
 log = logging.getLogger("reon.ocpp.transactions")
 
-QUEUE_KIND = "transaction"
 PRODUCER, STREAM, CONSUMER = "evse_io", "session", "ocpp"
 EVSE_IO_DEADLINE_S = 3.0
 TIMER_MAX_WAIT_S = 1.0  # device-model changes (intervals) are picked up at least this often
@@ -61,17 +59,6 @@ EVSE_IO_REPORT_WAIT_S = 60.0  # after a reboot, end what was open if evse_io has
 STREAM_CATCH_UP_WAIT_S = 5.0  # at start, the timers wait at most this long for the session stream to catch up
 CACHE_PURGE_S = 3600.0
 _REJECTED_PENDING = {"status": "Rejected"}  # BootNotification not Accepted yet (B02.FR.08)
-
-
-class StatusOrder(Protocol):
-    """What puts connector status changes before the TransactionEvents (availability/status.py Availability)."""
-
-    async def status_first(self, evse_id: int, at_s: float) -> None: ...
-
-
-def lost_reason(start_reason: str) -> str:
-    """stoppedReason of a transaction cut by a restart of the station: PowerLoss after a power-up, else Reboot."""
-    return "PowerLoss" if start_reason == "PowerUp" else "Reboot"
 
 
 class TransactionService:
@@ -91,14 +78,14 @@ class TransactionService:
         self.db = db
         self.clock = clock
         self.gate = gate
-        self.queue = queue
         self.peers = peers
         self.subscribe = subscribe
         self.publish_state = publish_state
         self._evse_available = evse_available
-        self.tx = TransactionManager(db, evses, lambda: TxSettings.from_device_model(dm), self._enqueue,
-                                     boot_id=boot_id, lost_reason=lost_reason(start_reason))
         self.counts = TxCounts()  # published in ocpp.state.transactions
+        self.events = TransactionEventQueue(queue, self.counts, self._on_id_token_info)
+        self.tx = TransactionManager(db, evses, lambda: TxSettings.from_device_model(dm), self.events.enqueue,
+                                     boot_id=boot_id, lost_reason=lost_reason(start_reason))
         self.auth = AuthService(db, dm, gate, sorted(self.tx.evses), self.tx, apply=self.apply, now=self.now,
                                 subscribe=subscribe, on_verdict=self.counts.authorized,
                                 room_for_records=room_for_records)
@@ -118,12 +105,7 @@ class TransactionService:
         self._caught_up = asyncio.Event()  # the session stream was caught up once since this start
         self._activity = asyncio.Event()  # a transaction started or ended
         self._listeners: list[Callable[[], None]] = []
-        self.status_order: StatusOrder | None = None  # availability's, set by service.py (it needs this block)
-        self._from_session = False  # a session fact is being handled: its events wait for its status change
         self._profile_check: ProfileCheck | None = None  # smart charging (use_charging_profiles)
-        queue.register_kind(QUEUE_KIND, rewrite=lambda m: with_offline(m.payload, m.offline),
-                            on_delivered=self._on_delivered, on_dead_letter=self._on_dead_letter,
-                            before_send=self._status_first)
         gate.register("RequestStartTransaction", self.request_start)
         gate.register("RequestStopTransaction", self.request_stop)
         gate.register("GetTransactionStatus", self.get_transaction_status)
@@ -139,6 +121,10 @@ class TransactionService:
         self.auth.start()
         self.meter.start()
         self.consumer.start()
+
+    def use_status_order(self, status_order: StatusOrder) -> None:
+        """A TransactionEvent an evse_io fact caused leaves after the status change of that fact (E02/E03)."""
+        self.events.status_order = status_order
 
     def use_reservations(self, reservations: ReservationUse) -> None:
         """Tokens on a reserved EVSE: only the reserving one or its group starts (H03); the reservation ends
@@ -174,19 +160,6 @@ class TransactionService:
         if recheck_timers:
             self._timer_wake.set()
 
-    def _enqueue(self, conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
-        """The state machine's enqueue: inside its SQLite transaction, no commit here."""
-        info = payload["transactionInfo"]
-        event_type = payload["eventType"]
-        self.queue.put_nowait("TransactionEvent", payload, kind=QUEUE_KIND, conn=conn,
-                                  meta={"transaction_id": info["transactionId"], "seq_no": payload["seqNo"],
-                                        "event_type": event_type, "status_first": self._from_session},
-                                  droppable=event_type == UPDATED)
-        self.counts.queued(payload)
-        log.info("EVSE %s: TransactionEvent %s seqNo %d (%s, %s) queued for transaction %s",
-                 payload.get("evse", {}).get("id", "?"), event_type, payload["seqNo"], payload["triggerReason"],
-                 info.get("chargingState", "-"), info["transactionId"])
-
     async def _run_commands(self) -> None:
         """evse_io commands, one at a time, in the order the state machine produced them."""
         while True:
@@ -210,21 +183,13 @@ class TransactionService:
     async def _on_session_entry(self, entry: dict[str, Any], conn: sqlite3.Connection) -> None:
         """DurableConsumer handler: runs inside the transaction that moves the cursor; never suspends."""
         entry = self._on_station_clock(entry)
-        self._from_session = True
+        self.events.from_session = True
         try:
             out = self.tx.on_session_entry(entry, self.now())
         finally:
-            self._from_session = False
+            self.events.from_session = False
         self.apply(out)
         asyncio.get_running_loop().call_soon(self._maybe_reconcile)  # after the commit
-
-    async def _status_first(self, message: QueuedMessage) -> None:
-        """Queue hook: a TransactionEvent caused by an evse_io fact leaves after the status change the fact
-        caused (E02/E03; availability/status.py)."""
-        evse = message.payload.get("evse")
-        if self.status_order is None or not message.meta.get("status_first") or not isinstance(evse, Mapping):
-            return
-        await self.status_order.status_first(evse["id"], parse_utc(message.payload["timestamp"]))
 
     def _on_station_clock(self, entry: dict[str, Any]) -> dict[str, Any]:
         data = entry.get("data")
@@ -268,20 +233,11 @@ class TransactionService:
 
     # ---- outbound queue ---------------------------------------------------------------------------
 
-    def _on_delivered(self, message: QueuedMessage, response: dict[str, Any], conn: sqlite3.Connection) -> None:
+    def _on_id_token_info(self, sent: Mapping[str, Any], info: Mapping[str, Any], transaction_id: str) -> None:
         """TransactionEventResponse.idTokenInfo: into the cache and to the state machine (E05, C10)."""
-        info = response.get("idTokenInfo") if isinstance(response, dict) else None
-        sent = message.payload.get("idToken")
-        if not info or not sent:
-            return
         now = self.now()
         self.auth.authorizer.on_csms_result(sent, info, now)
-        transaction_id = message.payload["transactionInfo"]["transactionId"]
         self.apply(self.tx.on_id_token_info(transaction_id, sent, info, now))
-
-    def _on_dead_letter(self, message: QueuedMessage, error: str, conn: sqlite3.Connection) -> None:
-        log.error("TransactionEvent seqNo %s of transaction %s will never reach the CSMS: %s",
-                  message.meta.get("seq_no"), message.meta.get("transaction_id"), error)
 
     # ---- CSMS requests ----------------------------------------------------------------------------
 
@@ -310,9 +266,7 @@ class TransactionService:
     async def get_transaction_status(self, request: dict[str, Any]) -> dict[str, Any]:
         """GetTransactionStatus (E14): ongoing, and whether the queue still holds its messages."""
         transaction_id = request.get("transactionId")
-        meta = {"transaction_id": transaction_id} if transaction_id is not None else {}
-        queued = self.queue.count_pending(QUEUE_KIND, **meta) > 0
-        return self.tx.get_transaction_status(transaction_id, queued)
+        return self.tx.get_transaction_status(transaction_id, self.events.pending(transaction_id))
 
     # ---- smart charging (smart_charging/service.py) -------------------------------------------------
 

@@ -28,6 +28,11 @@ _KEEP_ON_RESET = ("evse_id", "connector_id", "last_fact_at", "cable_max_current_
 SessionKind = declared_stream("evse_io", "session").enum()
 
 
+def lost_reason(start_reason: str) -> str:
+    """stoppedReason of a transaction cut by a restart of the station: PowerLoss after a power-up, else Reboot."""
+    return "PowerLoss" if start_reason == "PowerUp" else "Reboot"
+
+
 class SessionInputs:
     """on_session_entry / end_interrupted, as moves of the core."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services.evse_io import charging
+from services.evse_io import charging_decisions
 from services.evse_io.pilot import DUTY_NO_PWM, current_to_duty
 from services.ocpp_client.smart_charging.block import EVSE_IO_SOURCE, SmartCharging
 from services.ocpp_client.smart_charging.station import EvseConfig
@@ -38,7 +38,7 @@ def relative_tx_profile(profile_id: int, tx_id: str, periods: list[tuple[int, fl
 
 @pytest.fixture
 def fast_raise(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(charging, "DUTY_RAISE_INTERVAL_S", 0.0)
+    monkeypatch.setattr(charging_decisions, "DUTY_RAISE_INTERVAL_S", 0.0)
 
 
 def make_block(tmp_path: Path, probe, clock: Clock, grid_limit_a: float | None = None) -> SmartCharging:

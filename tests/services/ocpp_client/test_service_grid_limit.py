@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bus.harness import remove_run_dir
-from services.evse_io import charging
+from services.evse_io import charging_decisions
 from station.config import StationConfig, load_config
 from tests.services.ocpp_client.test_service_smart_charging import SOURCE, evse_limit, pwm_offers
 from tests.services.ocpp_client.tx_world import *  # noqa: F403
@@ -28,7 +28,7 @@ def station(tmp_path: Path) -> Iterator[StationConfig]:
 
 @pytest.fixture(autouse=True)
 def fast_raise(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(charging, "DUTY_RAISE_INTERVAL_S", 0.0)
+    monkeypatch.setattr(charging_decisions, "DUTY_RAISE_INTERVAL_S", 0.0)
 
 
 async def test_two_evses_share_the_configured_grid_limit_and_one_gets_it_back(ocpp, drive: Drive, probe) -> None:

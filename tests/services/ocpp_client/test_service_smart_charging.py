@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bus.harness import Probe, remove_run_dir
-from services.evse_io import charging
+from services.evse_io import charging_decisions
 from sim.csms import DevCsms
 from station.config import StationConfig
 from tests.services.ocpp_client.tx_world import *  # noqa: F403
@@ -41,7 +41,7 @@ def station(tmp_path: Path) -> Iterator[StationConfig]:
 
 @pytest.fixture(autouse=True)
 def fast_raise(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(charging, "DUTY_RAISE_INTERVAL_S", 0.0)
+    monkeypatch.setattr(charging_decisions, "DUTY_RAISE_INTERVAL_S", 0.0)
 
 
 def utc(moment: datetime) -> str:
