@@ -119,5 +119,7 @@ async def test_acknowledged_entries_are_pruned(run_dir, broker, tmp_path) -> Non
             for n in range(3):
                 await producer.append("session", "x", {"n": n})
             await take(consumer.handled, 3)
-            await wait_until(lambda: producer.conn.execute("SELECT count(*) FROM stream_journal").fetchone()[0] == 0)
+            def journaled(conn) -> int:
+                return conn.execute("SELECT count(*) FROM stream_journal").fetchone()[0]
+            await wait_until(lambda: producer.db.run_now(journaled) == 0)
             assert producer.last_seq("session") == 3
