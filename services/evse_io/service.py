@@ -72,6 +72,7 @@ class EvseIoService(runtime.Service):
         self._published: dict[int, dict[str, Any]] = {}
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self._token_lock = asyncio.Lock()  # tokens go on the bus in the order presented
 
     # ---- life ----
 
@@ -216,8 +217,14 @@ class EvseIoService(runtime.Service):
         self._wake.set()
 
     async def _on_token(self, evse_id: int, id_token: dict[str, str]) -> None:
+        """Publish a presented token after what the EVSEs reported before it (plug-in, then card), in order."""
         self.log.info("EVSE %d: token %s (%s) presented", evse_id, id_token["idToken"], id_token["type"])
-        await self.publish_event("token", {"evse": evse_id, "id_token": id_token})
+        async with self._token_lock:
+            try:
+                await self._flush()
+            except Exception:
+                self._wake.set()  # the outbox retries; a failing journal does not hold the token back
+            await self.publish_event("token", {"evse": evse_id, "id_token": id_token})
 
     async def _flush(self) -> None:
         """Journal the pending session events in order, then publish the states that changed.
