@@ -1,4 +1,4 @@
-"""evse_io while its journal cannot be written: power off still reaches the MCU, the bus waits for the journal.
+"""evse_io while its journal cannot be written: power off still reaches the MCU; the bus (states, tokens) waits.
 
 Another connection holds evse_io.db's write lock, so the session journal's commit waits in SQLite exactly as
 it would behind a slow disk (the database is real; only its lock is held).
@@ -6,10 +6,13 @@ it would behind a slow disk (the database is real; only its lock is held).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from bus.harness import wait_until
 from services.evse_io.store import DB_NAME
 
 TOKEN = {"idToken": "04A1B2C3", "type": "ISO14443"}
@@ -59,3 +62,20 @@ async def test_power_off_reaches_the_wire_while_a_journal_commit_is_stuck(
     names = [entry["name"] for entry in reply["entries"]]
     assert names[names.index("power_on"):] == ["power_on", "power_off", "power_on", "power_off"]
     assert [entry["seq"] for entry in reply["entries"]] == list(range(1, len(names) + 1))
+
+
+async def test_a_token_presented_after_plug_in_goes_on_the_bus_after_the_plugged_in_entry(
+        evse_io, station, boards, probe, caplog) -> None:
+    caplog.set_level(logging.INFO, "evse_io")
+    events = probe.subscribe("evse_io.evt.")
+    with journal_stalled(station):
+        boards[1].plug()
+        await boards[1].wait_for(lambda s: s.lock_commanded is True)  # evse_io has seen the plug-in
+        presenting = asyncio.create_task(probe.call("evse_io", "present_token", {"evse": 1, "id_token": TOKEN}))
+        await wait_until(lambda: "presented" in caplog.text)  # evse_io has it while plugged_in waits for the journal
+    await presenting
+    seen = []
+    while "token" not in seen:
+        topic, env = await events.get()
+        seen.append(env.body["name"] if topic == "evse_io.evt.session" else topic.rsplit(".", 1)[-1])
+    assert "plugged_in" in seen[:-1]  # seen ends with the token
