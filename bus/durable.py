@@ -3,7 +3,8 @@
 Producer: appends each event to its own SQLite journal with a per-stream sequence number (committed with
 synchronous=FULL) *before* publishing it as `<service>.evt.<stream>`, keeps `<service>.state.stream.<stream>`
 = {"last_seq"} on the bus, serves `replay(stream, after_seq)` and `ack(stream, consumer, seq)`, and prunes
-what every declared consumer has acknowledged.
+what every declared consumer has acknowledged. Given a SqliteWriter instead of a connection, every journal
+read and write runs in the writer's own thread, in order: the producer's event loop never waits for an fsync.
 Consumer: handles entries strictly in order; commits the last handled seq in the same SQLite transaction as
 the effect; replays from the producer at start, on a gap, and when the producer's last_seq runs ahead.
 (The zguide's Clone pattern: a snapshot on demand plus numbered updates.)
@@ -27,6 +28,7 @@ from bus.client import BusClient
 from bus.contract import ENTRY, Command, ContractViolation, DurableStream, load_contract, stream_topics
 from bus.rpc import RpcError
 from station.sqlite import atomic
+from station.sqlite_writer import SqliteWriter
 
 __all__ = ["ENTRY", "STREAM_COMMANDS", "DurableConsumer", "DurableProducer", "declared_stream", "stream_topics"]
 
@@ -53,74 +55,120 @@ def declared_stream(producer: str, stream: str) -> DurableStream:
 
 
 class DurableProducer:
-    def __init__(self, bus: BusClient, conn: sqlite3.Connection, streams: dict[str, tuple[str, ...]]) -> None:
+    """The producing end: `db` is the journal's connection, or a SqliteWriter that owns it (station/
+    sqlite_writer.py: then every journal read and write, appends, replay and ack, runs in the writer's thread
+    and the event loop never waits for the disk)."""
+
+    def __init__(self, bus: BusClient, db: sqlite3.Connection | SqliteWriter,
+                 streams: dict[str, tuple[str, ...]]) -> None:
         """`streams`: stream name → the consumers that must acknowledge before an entry is pruned."""
         self.bus = bus
-        self.conn = conn
+        self.db = db if isinstance(db, SqliteWriter) else SqliteWriter(db, threaded=False)
         self.streams = streams
-        conn.execute("CREATE TABLE IF NOT EXISTS stream_journal (stream TEXT, seq INTEGER, ts REAL, name TEXT,"
-                     " data TEXT, PRIMARY KEY (stream, seq))")
-        conn.execute("CREATE TABLE IF NOT EXISTS stream_acks (stream TEXT, consumer TEXT, seq INTEGER,"
-                     " PRIMARY KEY (stream, consumer))")
-        conn.execute("CREATE TABLE IF NOT EXISTS stream_heads (stream TEXT PRIMARY KEY, last_seq INTEGER)")
+        self._append_lock = asyncio.Lock()  # seq order = publish order
+        self.db.run_now(_create_tables)
 
     def last_seq(self, stream: str) -> int:
-        row = self.conn.execute("SELECT last_seq FROM stream_heads WHERE stream=?", (stream,)).fetchone()
-        return row[0] if row else 0
+        """The stream's last journaled seq, waited for on the caller's thread (start-up, tests)."""
+        return self.db.run_now(lambda conn: _last_seq(conn, stream))
 
     async def publish_heads(self) -> None:
         for stream in self.streams:
-            await self.bus.publish_state(f"stream.{stream}", {"last_seq": self.last_seq(stream)})
+            last = await self.db.run(lambda conn, stream=stream: _last_seq(conn, stream))
+            await self.bus.publish_state(f"stream.{stream}", {"last_seq": last})
 
     async def append(self, stream: str, name: str, data: Any) -> int:
         """Journal one entry (committed before this returns), then publish it."""
+        return (await self.append_all(stream, [(name, data)]))[0]
+
+    async def append_all(self, stream: str, entries: list[tuple[str, Any]]) -> list[int]:
+        """Journal the entries in order in one commit (all or none), then publish them; their seqs.
+
+        Checked against the stream's declaration first (ContractViolation: nothing journaled). A task
+        cancelled while the commit runs leaves it committed but unpublished (a consumer finds it by replay)."""
         if stream not in self.streams:
             raise ValueError(f"undeclared stream {stream!r}")
-        name = str(name)  # a kind from the contract's StrEnum travels as its plain string
         declared = self.bus.contract.find_stream(stream) if self.bus.contract is not None else None
-        if declared is not None:
-            declared.check_entry(name, data, f"{self.bus.src}.{stream}")
-        ts = time.time()
-        with atomic(self.conn):
-            seq = self.last_seq(stream) + 1
-            self.conn.execute("INSERT INTO stream_journal VALUES (?,?,?,?,?)",
-                              (stream, seq, ts, name, json.dumps(data)))
-            self.conn.execute("INSERT OR REPLACE INTO stream_heads VALUES (?,?)", (stream, seq))
-        await self.bus.publish_event(stream, {"stream": stream, "seq": seq, "ts": ts, "name": name, "data": data})
-        await self.bus.publish_state(f"stream.{stream}", {"last_seq": seq})
-        return seq
+        rows = []
+        for name, data in entries:
+            name = str(name)  # a kind from the contract's StrEnum travels as its plain string
+            if declared is not None:
+                declared.check_entry(name, data, f"{self.bus.src}.{stream}")
+            rows.append((name, json.dumps(data), data))
+        async with self._append_lock:
+            ts = time.time()
+            first = await self.db.run(lambda conn: _journal(conn, stream, ts, [(n, d) for n, d, _ in rows]))
+            seqs = list(range(first, first + len(rows)))
+            for seq, (name, _, data) in zip(seqs, rows, strict=True):
+                await self.bus.publish_event(stream, {"stream": stream, "seq": seq, "ts": ts, "name": name,
+                                                      "data": data})
+            if seqs:
+                await self.bus.publish_state(f"stream.{stream}", {"last_seq": seqs[-1]})
+        return seqs
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
         return {"replay": self.cmd_replay, "ack": self.cmd_ack}
 
     async def cmd_replay(self, args: dict[str, Any]) -> dict[str, Any]:
         stream = self._known(args["stream"])
-        rows = self.conn.execute("SELECT seq, ts, name, data FROM stream_journal WHERE stream=? AND seq>?"
-                                 " ORDER BY seq LIMIT ?", (stream, args["after_seq"], REPLAY_BATCH)).fetchall()
+        after_seq = args["after_seq"]
+
+        def read(conn: sqlite3.Connection) -> tuple[list[Any], int]:
+            rows = conn.execute("SELECT seq, ts, name, data FROM stream_journal WHERE stream=? AND seq>?"
+                                " ORDER BY seq LIMIT ?", (stream, after_seq, REPLAY_BATCH)).fetchall()
+            return rows, _last_seq(conn, stream)
+
+        rows, last = await self.db.run(read)
         entries = [{"stream": stream, "seq": s, "ts": ts, "name": n, "data": json.loads(d)} for s, ts, n, d in rows]
-        return {"entries": entries, "last_seq": self.last_seq(stream)}
+        return {"entries": entries, "last_seq": last}
 
     async def cmd_ack(self, args: dict[str, Any]) -> dict[str, Any]:
         stream = self._known(args["stream"])
-        consumer, seq = args["consumer"], args["seq"]
-        with atomic(self.conn):
-            self.conn.execute("INSERT INTO stream_acks VALUES (?,?,?) ON CONFLICT (stream, consumer)"
-                              " DO UPDATE SET seq=max(seq, excluded.seq)", (stream, consumer, seq))
-            acked = [self._acked(stream, c) for c in self.streams[stream]]
-            floor = min(acked) if acked else 0
-            pruned = self.conn.execute("DELETE FROM stream_journal WHERE stream=? AND seq<=?",
-                                       (stream, floor)).rowcount
-        return {"pruned": pruned}
+        consumer, seq, consumers = args["consumer"], args["seq"], self.streams[stream]
 
-    def _acked(self, stream: str, consumer: str) -> int:
-        row = self.conn.execute("SELECT seq FROM stream_acks WHERE stream=? AND consumer=?",
-                                (stream, consumer)).fetchone()
-        return row[0] if row else 0
+        def ack(conn: sqlite3.Connection) -> int:
+            with atomic(conn):
+                conn.execute("INSERT INTO stream_acks VALUES (?,?,?) ON CONFLICT (stream, consumer)"
+                             " DO UPDATE SET seq=max(seq, excluded.seq)", (stream, consumer, seq))
+                acked = [_acked(conn, stream, c) for c in consumers]
+                floor = min(acked) if acked else 0
+                return conn.execute("DELETE FROM stream_journal WHERE stream=? AND seq<=?", (stream, floor)).rowcount
+
+        return {"pruned": await self.db.run(ack)}
 
     def _known(self, stream: str) -> str:
         if stream not in self.streams:
             raise RpcError("unknown_stream", stream)
         return stream
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS stream_journal (stream TEXT, seq INTEGER, ts REAL, name TEXT,"
+                 " data TEXT, PRIMARY KEY (stream, seq))")
+    conn.execute("CREATE TABLE IF NOT EXISTS stream_acks (stream TEXT, consumer TEXT, seq INTEGER,"
+                 " PRIMARY KEY (stream, consumer))")
+    conn.execute("CREATE TABLE IF NOT EXISTS stream_heads (stream TEXT PRIMARY KEY, last_seq INTEGER)")
+
+
+def _last_seq(conn: sqlite3.Connection, stream: str) -> int:
+    row = conn.execute("SELECT last_seq FROM stream_heads WHERE stream=?", (stream,)).fetchone()
+    return row[0] if row else 0
+
+
+def _journal(conn: sqlite3.Connection, stream: str, ts: float, rows: list[tuple[str, str]]) -> int:
+    """Insert the rows after the stream's head in one unit of work; the first one's seq."""
+    with atomic(conn):
+        first = _last_seq(conn, stream) + 1
+        conn.executemany("INSERT INTO stream_journal VALUES (?,?,?,?,?)",
+                         [(stream, first + i, ts, name, data) for i, (name, data) in enumerate(rows)])
+        if rows:
+            conn.execute("INSERT OR REPLACE INTO stream_heads VALUES (?,?)", (stream, first + len(rows) - 1))
+    return first
+
+
+def _acked(conn: sqlite3.Connection, stream: str, consumer: str) -> int:
+    row = conn.execute("SELECT seq FROM stream_acks WHERE stream=? AND consumer=?", (stream, consumer)).fetchone()
+    return row[0] if row else 0
 
 
 EntryHandler = Callable[[dict[str, Any], sqlite3.Connection], Awaitable[None]]

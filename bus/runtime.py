@@ -86,7 +86,7 @@ async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: flo
     health.check_disk(config.paths.data_dir)
 
     async def check_disk() -> None:
-        health.check_disk(config.paths.data_dir)
+        await asyncio.to_thread(health.check_disk, config.paths.data_dir)  # statvfs off the event loop
 
     try:
         service = cls(config, bus)

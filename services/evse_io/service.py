@@ -3,7 +3,9 @@
 Per EVSE an `EvseChannel` (MCU link → ChargingControl → MCU, no bus) and an `RfidReader`. What the channels
 report is handed to one outbox: session events are appended, in order, to the durable `session` stream
 (DurableProducer, in `<data_dir>/evse_io.db`), then changed EVSE states are published as `evse.<n>`. A
-command's reply waits until the events it caused are committed.
+command's reply waits until the events it caused are committed. Every use of the database runs in one writer
+thread (station/sqlite_writer.py): the loop that reads the MCUs and sends their outputs never waits for the
+disk, so a C → B power-off is not held up by a journal commit stuck behind other processes' writes.
 
 Restart (decided): ChargingControl starts empty, so every session evse_io knew is over. On a clean stop the
 MCUs get power-off and PWM-off (nobody would honour C → B within 100 ms while evse_io is down) and the
@@ -42,6 +44,7 @@ from services.evse_io.evse_channel import EvseChannel
 from services.evse_io.rfid import RfidReader
 from services.evse_io.store import EvseIoStore, open_store_db
 from station.config import StationConfig
+from station.sqlite_writer import SqliteWriter
 
 RETRY_MIN_S = 0.1
 RETRY_MAX_S = 5.0
@@ -58,9 +61,9 @@ class EvseIoService(runtime.Service):
 
     def __init__(self, config: StationConfig, bus: BusClient) -> None:
         super().__init__(config, bus)
-        self._conn = open_store_db(config.paths.data_dir)
-        self._store = EvseIoStore(self._conn)
-        self._producer = DurableProducer(bus, self._conn, {SESSION_STREAM: SESSION_CONSUMERS})
+        self._db = SqliteWriter(open_store_db(config.paths.data_dir), "evse_io-db")
+        self._store = EvseIoStore(self._db)
+        self._producer = DurableProducer(bus, self._db, {SESSION_STREAM: SESSION_CONSUMERS})
         self.extra_handlers = self._producer.handlers()
         self._channels: dict[int, EvseChannel] = {}
         self.rfid_readers: dict[int, RfidReader] = {}
@@ -69,6 +72,7 @@ class EvseIoService(runtime.Service):
         self._published: dict[int, dict[str, Any]] = {}
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self._token_lock = asyncio.Lock()  # tokens go on the bus in the order presented
 
     # ---- life ----
 
@@ -117,7 +121,7 @@ class EvseIoService(runtime.Service):
             await self._flush()
         except Exception:
             self.log.exception("%d session events could not be journaled at stop", len(self._pending))
-        self._conn.close()
+        self._db.close()
 
     # ---- commands ----
 
@@ -161,7 +165,7 @@ class EvseIoService(runtime.Service):
         channel = self._channel(args)
         operative = args["availability"] == "Operative"
         try:
-            self._store.set_operative(channel.evse_id, operative)  # committed first: survives a crash
+            await self._store.set_operative(channel.evse_id, operative)  # committed first: survives a crash
         except sqlite3.Error as exc:
             raise RpcError("storage_failed", f"availability not persisted: {exc}") from None
         return await self._command(channel, lambda now: channel.control.set_availability(operative, now))
@@ -213,22 +217,36 @@ class EvseIoService(runtime.Service):
         self._wake.set()
 
     async def _on_token(self, evse_id: int, id_token: dict[str, str]) -> None:
+        """Publish a presented token after what the EVSEs reported before it (plug-in, then card), in order."""
         self.log.info("EVSE %d: token %s (%s) presented", evse_id, id_token["idToken"], id_token["type"])
-        await self.publish_event("token", {"evse": evse_id, "id_token": id_token})
+        async with self._token_lock:
+            try:
+                await self._flush()
+            except Exception:
+                self._wake.set()  # the outbox retries; a failing journal does not hold the token back
+            await self.publish_event("token", {"evse": evse_id, "id_token": id_token})
 
     async def _flush(self) -> None:
         """Journal the pending session events in order, then publish the states that changed.
 
         Journal first: a state on the bus is never ahead of the session stream (a consumer that saw Charging
-        finds power_on in the stream, even if evse_io is killed right after).
+        finds power_on in the stream, even if evse_io is killed right after): a state is read for publishing
+        only while no event waits to be journaled. The commits run in the writer thread; the work is shielded,
+        so a cancelled caller (a command's deadline, stop) neither loses track of a commit nor journals twice.
         """
+        await asyncio.shield(self._flush_once())
+
+    async def _flush_once(self) -> None:
         async with self._flush_lock:
-            while self._pending:
-                event = self._pending[0]
-                await self._producer.append(SESSION_STREAM, event.name, event.as_dict())
-                self._pending.popleft()
-            dirty, self._dirty = self._dirty, set()
-            for evse_id in sorted(dirty):
+            while self._pending or self._dirty:
+                if self._pending:
+                    batch = list(self._pending)
+                    await self._producer.append_all(SESSION_STREAM, [(e.name, e.as_dict()) for e in batch])
+                    for _ in batch:
+                        self._pending.popleft()
+                    continue
+                evse_id = min(self._dirty)
+                self._dirty.discard(evse_id)
                 body = self._channels[evse_id].snapshot()
                 if body != self._published.get(evse_id):
                     await self.publish_state(f"evse.{evse_id}", body)

@@ -8,20 +8,21 @@ from bus.durable import STREAM_COMMANDS, DurableConsumer, DurableProducer, strea
 from bus.harness import wait_until
 from bus.rpc import RpcServer
 from station.sqlite import open_db
+from station.sqlite_writer import SqliteWriter
 
 CONTRACT = Contract("prod", "a producer", state=(stream_topics("session", "x")[0],),
                     events=(stream_topics("session", "x")[1],), commands=STREAM_COMMANDS)
 
 
 class Producer:
-    def __init__(self, run_dir, db) -> None:
-        self.run_dir, self.db = run_dir, db
+    def __init__(self, run_dir, db, threaded: bool = False) -> None:
+        self.run_dir, self.db, self.threaded = run_dir, db, threaded
 
     async def __aenter__(self) -> DurableProducer:
         self.bus = BusClient(self.run_dir, "prod", contract=CONTRACT, strict=True)
         await self.bus.start()
-        self.conn = open_db(self.db)
-        self.producer = DurableProducer(self.bus, self.conn, {"session": ("cons",)})
+        self.writer = SqliteWriter(open_db(self.db), threaded=self.threaded)
+        self.producer = DurableProducer(self.bus, self.writer, {"session": ("cons",)})
         self.rpc = RpcServer(self.run_dir, self.bus.stamper, CONTRACT, self.producer.handlers(), self.bus.ctx)
         await self.rpc.start()
         await self.producer.publish_heads()
@@ -30,7 +31,7 @@ class Producer:
     async def __aexit__(self, *exc) -> None:
         await self.rpc.close()
         await self.bus.close()
-        self.conn.close()
+        self.writer.close()
 
 
 class Consumer:
@@ -119,5 +120,19 @@ async def test_acknowledged_entries_are_pruned(run_dir, broker, tmp_path) -> Non
             for n in range(3):
                 await producer.append("session", "x", {"n": n})
             await take(consumer.handled, 3)
-            await wait_until(lambda: producer.conn.execute("SELECT count(*) FROM stream_journal").fetchone()[0] == 0)
+            def journaled(conn) -> int:
+                return conn.execute("SELECT count(*) FROM stream_journal").fetchone()[0]
+            await wait_until(lambda: producer.db.run_now(journaled) == 0)
             assert producer.last_seq("session") == 3
+
+
+async def test_a_producer_with_a_writer_thread_journals_in_order_and_keeps_the_sequence(
+        run_dir, broker, tmp_path) -> None:
+    async with Producer(run_dir, tmp_path / "p.db", threaded=True) as producer:
+        assert await asyncio.gather(*(producer.append("session", "a", {"n": n}) for n in range(5))) == [1, 2, 3, 4, 5]
+    async with Producer(run_dir, tmp_path / "p.db", threaded=True) as producer:
+        assert await producer.append_all("session", [("b", {"n": 5}), ("b", {"n": 6})]) == [6, 7]
+        consumer = Consumer(run_dir, tmp_path / "c.db")
+        async with consumer:
+            assert await take(consumer.handled, 7) == [1, 2, 3, 4, 5, 6, 7]
+            assert consumer.effects() == [1, 2, 3, 4, 5, 6, 7]
