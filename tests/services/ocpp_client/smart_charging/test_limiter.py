@@ -22,10 +22,19 @@ class World:
         self.store = ProfileStore(open_db(path))
         self.station = StationView([EvseConfig(i, 32.0) for i in range(1, evses + 1)], grid_limit_a)
         self.applied: list[tuple[int, float | None, dict[str, Any]]] = []
+        self._changed = asyncio.Event()
         self.limiter = Limiter(self.store, self.station, self.apply, lambda: self.clock)
 
     def apply(self, evse_id: int, current_a: float | None, source: dict[str, Any]) -> None:
         self.applied.append((evse_id, current_a, source))
+        self._changed.set()
+
+    async def applied_at_least(self, count: int, timeout_s: float = 3.0) -> None:
+        """Wait until `count` limits have been applied (each apply wakes this)."""
+        async with asyncio.timeout(timeout_s):
+            while len(self.applied) < count:
+                self._changed.clear()
+                await self._changed.wait()
 
     def take(self) -> list[tuple[int, float | None]]:
         taken = [(evse_id, current_a) for evse_id, current_a, _ in self.applied]
@@ -126,14 +135,12 @@ async def test_run_sleeps_until_the_boundary_and_wakes_on_change(world: World) -
     world.limiter.sleep = jumping_sleep
     task = asyncio.create_task(world.limiter.run())
     try:
-        while len(world.applied) < 3:
-            await asyncio.sleep(0.01)
+        await world.applied_at_least(3)
         assert world.take() == [(1, 8.0), (2, None), (1, 12.0)]
         assert loop_clock[0] == at(3600)
         world.store.put(profile(2, profile_id=2, periods=[(0, 6.0)]))
         world.limiter.wake()
-        while not world.applied:
-            await asyncio.sleep(0.01)
+        await world.applied_at_least(1)
         assert world.take() == [(2, 6.0)]
     finally:
         task.cancel()
