@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import psutil
 
 from station.config import StationConfig
+from station.scheduling import NORMAL, Scheduling, apply
 
 WAIT_S = 10.0
 
@@ -35,11 +36,11 @@ class AtCsms(NamedTuple):
 class CsmsProcess:
     """DevCsms on the station's CSMS port and password, in a spawned process."""
 
-    def __init__(self, config: StationConfig, *, bare: bool = False) -> None:
+    def __init__(self, config: StationConfig, *, bare: bool = False, scheduling: Scheduling = NORMAL) -> None:
         ctx = mp.get_context("spawn")
         self._conn, self._child = ctx.Pipe()
         self.process = ctx.Process(target=csms_main, daemon=True, args=(
-            self._child, config.sim.csms_port, config.csms.password, config.station.id, bare))
+            self._child, config.sim.csms_port, config.csms.password, config.station.id, bare, scheduling))
 
     async def start(self) -> None:
         self.process.start()
@@ -91,7 +92,9 @@ class CsmsProcess:
 
 
 # -- in the spawned process ---------------------------------------------------------------------------------
-def csms_main(conn: Any, port: int, password: str, station_id: str, bare: bool = False) -> None:
+def csms_main(conn: Any, port: int, password: str, station_id: str, bare: bool = False,
+              scheduling: Scheduling = NORMAL) -> None:
+    apply(scheduling)
     asyncio.run(_serve(conn, port, password, station_id, bare))
 
 

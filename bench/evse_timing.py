@@ -6,6 +6,9 @@ Over N plug → authorize → charge → pause → unplug cycles it measures, wi
 With `--stress` it runs plain cycles, then cycles while (a) a firmware image downloads over HTTPS, (b) a
 10,000-event outbound queue drains to a CSMS and (c) the bus carries 1,000 extra msg/s, each load in processes
 of its own (bench/stress_load.py), and prints both side by side (goal: power off p99 < 5 ms under stress).
+Every process runs at its program's priority (station/scheduling.py: evse_io real time, bulk work niced);
+the MCU board simulator in the bench process stands for a microcontroller with a CPU of its own, so it runs
+real time too. `--no-priorities` runs everything at normal priority, for comparison.
 Prints figures (not a test).
 """
 
@@ -30,6 +33,7 @@ from bus.client import Subscription  # noqa: E402
 from bus.harness import Probe, remove_run_dir  # noqa: E402
 from sim.mcu_board import McuBoard  # noqa: E402
 from station.config import load_config  # noqa: E402
+from station.scheduling import NORMAL, REMOTE, SAFETY, apply  # noqa: E402
 from tests.stations import write_station  # noqa: E402
 
 TOKEN = {"idToken": "04A1B2C3", "type": "ISO14443"}
@@ -137,15 +141,18 @@ async def stressed(config_path: Path, n_plain: int, min_stressed: int, n_events:
     """Plain cycles, then cycles while an image downloads, the outbound queue drains and the bus carries
     `bus_rate` extra msg/s (bench/stress_load.py), until the queue is empty (and at least `min_stressed`)."""
     from bench.csms_process import CsmsProcess
-    from bench.stress_load import BusLoad, DrainLoad, FirmwareLoad
+    from bench.stress_load import BusLoad, DrainLoad, FirmwareLoad, PtyRoundTrips
 
     config = load_config(config_path)
     (config_path.parent / "drain").mkdir()
     drain_path = write_station(config_path.parent / "drain", sim=True, evses=1)
     drain_path.write_text(drain_path.read_text().replace("[modem]\nenabled = true", "[modem]\nenabled = false"))
+    if not config.station.priorities:
+        drain_path.write_text(drain_path.read_text().replace("[station]\n", "[station]\npriorities = false\n", 1))
     plain, loaded = Timings(), Timings()
-    csms = CsmsProcess(load_config(drain_path), bare=True)
-    firmware = FirmwareLoad(config_path.parent / "firmware", image_mb)
+    csms = CsmsProcess(load_config(drain_path), bare=True,
+                       scheduling=REMOTE if config.station.priorities else NORMAL)
+    firmware = FirmwareLoad(config_path.parent / "firmware", image_mb, config.station.priorities)
     async with station(config_path) as (board, probe, sub):
         for _ in range(n_plain):
             await cycle(board, probe, sub, plain)
@@ -154,8 +161,10 @@ async def stressed(config_path: Path, n_plain: int, min_stressed: int, n_events:
         if "firmware" in loads:
             firmware.start()
         bus_load = BusLoad(config.paths.run_dir, bus_rate if "bus" in loads else 1).start()
+        anchor = PtyRoundTrips(SAFETY if config.station.priorities else NORMAL)
         try:
             await drain.wait_filled()
+            anchor.start()
             drain.go()
             started, while_draining = time.monotonic(), 0
             while not drain.done() or len(loaded.power_off_s) < min_stressed:
@@ -163,6 +172,7 @@ async def stressed(config_path: Path, n_plain: int, min_stressed: int, n_events:
                 while_draining += drain.result is None
             elapsed = time.monotonic() - started
         finally:
+            pty_s = anchor.stop()
             sent, received, bus_s = bus_load.stop()
             downloads = firmware.stop()
             drain.stop()
@@ -174,13 +184,18 @@ async def stressed(config_path: Path, n_plain: int, min_stressed: int, n_events:
     print(f"  (a) firmware: {downloads} whole downloads of a {image_mb} MB image over HTTPS on loopback "
           "(services/firmware/download.py in one process, sim/file_server.py in another)")
     drain_s = result.get("elapsed_s", float("nan"))
-    print(f"  (b) outbound queue: {n_events:,} TransactionEvents drained by the ocpp service (own process) to a "
-          f"bare CSMS (own process; the ocpp service on a bus of its own, bench/stress_load.py) in {drain_s:.1f} s "
-          f"({n_events / drain_s:,.0f} events/s), queue "
-          f"{'empty' if result.get('drained') else 'NOT EMPTY'}")
+    if "drain" in loads:
+        print(f"  (b) outbound queue: {n_events:,} TransactionEvents drained by the ocpp service (own process) to a "
+              f"bare CSMS (own process; the ocpp service on a bus of its own, bench/stress_load.py) in "
+              f"{drain_s:.1f} s ({n_events / drain_s:,.0f} events/s), queue "
+              f"{'empty' if result.get('drained') else 'NOT EMPTY'}")
+    else:
+        print("  (b) outbound queue: not loaded (--loads)")
     print(f"  (c) bus: {sent:,} extra events sent ({sent / max(bus_s, 1e-9):,.0f} msg/s, asked {bus_rate:,}), "
           f"{received:,} received through the broker by a subscriber in the same load process")
     print(f"{'path':<58} {'plain p50 / p99 / max':>24}   {'stressed p50 / p99 / max':>24}   goal")
+    print(f"{'anchor: 1-byte round trip through a bare pty (no REON)':<58} {'':>24}   {triple(pty_s):>24}   "
+          f"(n={len(pty_s)}, every 5 ms, at the priority evse_io has)")
     rows = (("CP C→B on the wire → allow_power_on=false on the wire", "power_off_s", 0.005),
             ("CP A→B on the wire → connector status Occupied on the bus", "occupied_s", None),
             ("CP B→A on the wire → connector status Available on the bus", "available_s", None))
@@ -205,12 +220,20 @@ def main() -> None:
     parser.add_argument("--image-mb", type=int, default=64, help="--stress: firmware image size")
     parser.add_argument("--bus-rate", type=int, default=1000, help="--stress: extra bus msg/s")
     parser.add_argument("--loads", default="firmware,drain,bus", help="--stress: which loads (for diagnosis)")
+    parser.add_argument("--no-priorities", action="store_true",
+                        help="every process at normal priority (for comparison with the programs' priorities)")
     parser.add_argument("--quick", action="store_true", help="tiny counts: checks the bench runs, in seconds")
     args = parser.parse_args()
     if args.quick:
         args.cycles, args.events, args.image_mb = 3, 200, 2
+    got = NORMAL if args.no_priorities else apply(SAFETY)
+    print(f"priorities: {'off (every process normal)' if args.no_priorities else 'on'}; "
+          f"the board simulator (bench process) runs {got.describe()}")
     with tempfile.TemporaryDirectory(prefix="reon-bench-") as tmp:
         config_path = write_station(Path(tmp), sim=True, evses=1)
+        if args.no_priorities:
+            config_path.write_text(config_path.read_text().replace("[station]\n", "[station]\npriorities = false\n",
+                                                                   1))
         try:
             if args.stress:
                 asyncio.run(stressed(config_path, args.cycles, min(args.cycles, 100), args.events, args.image_mb,

@@ -8,6 +8,9 @@
   plug cycles would become live transactions of their own, and the queue would never be empty;
 - `BusLoad`: a bus client that publishes 200-byte events at a fixed rate and subscribes to them, so every
   message goes publisher → broker → subscriber.
+Each load runs at the priority its program has on a station (station/programs.py: the downloader as reon-firmware,
+the drain as reon-ocpp, the bus client as a normal service); the file server stands for a remote machine (nice
+19). `priorities=False` runs everything at normal priority, for comparison.
 The spawned processes re-import this module only: keep its work inside functions.
 """
 
@@ -24,6 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from station.scheduling import NORMAL, REMOTE, Scheduling, apply  # noqa: E402
+
 CTX = mp.get_context("spawn")
 PAYLOAD = "x" * 200
 
@@ -34,7 +39,8 @@ def _quiet() -> None:
 
 
 # -- (a) firmware download -----------------------------------------------------------------------------------
-def _file_server(files: str, pki_dir: str, ready: Any, stop: Any) -> None:
+def _file_server(files: str, pki_dir: str, ready: Any, stop: Any, scheduling: Scheduling) -> None:
+    apply(scheduling)
     from sim.file_server import FileServer
     from tests.pki import make_pki, server_tls_context
 
@@ -45,7 +51,9 @@ def _file_server(files: str, pki_dir: str, ready: Any, stop: Any) -> None:
     server.stop()
 
 
-def _downloader(url: str, ca: str, dest: str, max_bytes: int, stop: Any, counts: Any) -> None:
+def _downloader(url: str, ca: str, dest: str, max_bytes: int, stop: Any, counts: Any,
+                scheduling: Scheduling) -> None:
+    apply(scheduling)
     from services.firmware.download import Download, DownloadError
 
     while not stop.is_set():
@@ -64,8 +72,9 @@ def _downloader(url: str, ca: str, dest: str, max_bytes: int, stop: Any, counts:
 class FirmwareLoad:
     """A `size_mb` image downloaded over HTTPS on loopback, over and over, until `stop()`."""
 
-    def __init__(self, work: Path, size_mb: int) -> None:
+    def __init__(self, work: Path, size_mb: int, priorities: bool = True) -> None:
         self.work = work
+        self.priorities = priorities
         (work / "files").mkdir(parents=True)
         with open(work / "files" / "image.raucb", "wb") as f:
             for _ in range(size_mb):
@@ -76,15 +85,19 @@ class FirmwareLoad:
         self.processes: list[Any] = []
 
     def start(self) -> FirmwareLoad:
+        from station.programs import PROGRAMS
+
+        firmware = next(p.scheduling for p in PROGRAMS if p.name == "firmware") if self.priorities else NORMAL
         ports = CTX.Queue()
         server = CTX.Process(target=_file_server, daemon=True,
-                             args=(str(self.work / "files"), str(self.work / "pki"), ports, self.stop_event))
+                             args=(str(self.work / "files"), str(self.work / "pki"), ports, self.stop_event,
+                                   REMOTE if self.priorities else NORMAL))
         server.start()
         port = ports.get(timeout=30)
         url = f"https://127.0.0.1:{port}/image.raucb"
         downloader = CTX.Process(target=_downloader, daemon=True, args=(
             url, str(self.work / "pki" / "ca.pem"), str(self.work / "image.raucb"), self.size_mb * 2 << 20,
-            self.stop_event, self.downloads))
+            self.stop_event, self.downloads, firmware))
         downloader.start()
         self.processes = [server, downloader]
         return self
@@ -119,9 +132,11 @@ async def _drain_async(config_path: str, n_events: int, filled: Any, go: Any, ou
     from services.ocpp_client.service import OcppService
     from services.ocpp_client.transactions.event_queue import QUEUE_KIND
     from station.config import load_config
+    from station.programs import scheduling_of
     from tests.services.ocpp_client.service_harness import EvseIoStandIn
 
     config = load_config(Path(config_path))
+    apply(scheduling_of("ocpp", config))  # the service in this process, as reon-ocpp runs it
     events = backlog(n_events)
     broker = spawn("bus.broker", Path(config_path))
     probe = Probe(config.paths.run_dir)
@@ -235,3 +250,53 @@ class BusLoad:
         self.stop_event.set()
         self.process.join(10)
         return int(self.counts[0]), int(self.counts[1]), self.counts[2]
+
+
+# -- the anchor: the machine's own pty delivery under the same load -----------------------------------------
+def _pty_round_trips(scheduling: Scheduling, period_s: float, stop: Any, out: Any) -> None:
+    """One byte out through a raw pty and echoed back by a second thread, every `period_s`, until `stop`."""
+    import pty
+    import threading
+    import tty
+
+    apply(scheduling)
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+
+    def echo() -> None:
+        while (byte := os.read(slave, 1)) != b"q":
+            os.write(slave, byte)
+
+    echoing = threading.Thread(target=echo, daemon=True)
+    echoing.start()
+    times: list[float] = []
+    while not stop.is_set():
+        t0 = time.monotonic()
+        os.write(master, b"x")
+        os.read(master, 1)
+        times.append(time.monotonic() - t0)
+        time.sleep(period_s)
+    os.write(master, b"q")
+    echoing.join(5)
+    out.put(times)
+
+
+class PtyRoundTrips:
+    """A process at the given priority timing 1-byte round trips through a pty (two threads, no REON code):
+    the floor the serial path of any program has on this machine under the same load."""
+
+    def __init__(self, scheduling: Scheduling, period_s: float = 0.005) -> None:
+        self.stop_event, self.out = CTX.Event(), CTX.Queue()
+        self.process = CTX.Process(target=_pty_round_trips, daemon=True,
+                                   args=(scheduling, period_s, self.stop_event, self.out))
+
+    def start(self) -> PtyRoundTrips:
+        self.process.start()
+        return self
+
+    def stop(self) -> list[float]:
+        """Stop; the round trips in seconds."""
+        self.stop_event.set()
+        times = self.out.get(timeout=10)
+        self.process.join(5)
+        return times

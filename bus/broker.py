@@ -326,8 +326,10 @@ def _problems(raw: Any) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from station import scheduling
     from station.config import ConfigError, load_config
     from station.logs import setup_logging
+    from station.programs import scheduling_of
 
     os.umask(0o077)
     parser = argparse.ArgumentParser(prog="reon-bus", description="REON message broker")
@@ -340,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"reon-bus: bad config: {exc}", file=sys.stderr)
         return 2
+    scheduling.apply(scheduling_of("bus", config))
     broker = Broker(config.paths.run_dir)
     signal.signal(signal.SIGTERM, lambda *_: broker.stop())
     signal.signal(signal.SIGINT, lambda *_: broker.stop())

@@ -21,9 +21,10 @@ from typing import Any, ClassVar
 from bus.client import BusClient, Callback, Subscription
 from bus.contract import Contract, ContractViolation
 from bus.rpc import Handler, RpcServer
-from station import health
+from station import health, scheduling
 from station.config import ConfigError, StationConfig, load_config
 from station.logs import setup_logging
+from station.programs import scheduling_of
 from station.storage import StorageError
 
 HEARTBEAT_S = 1.0
@@ -150,6 +151,7 @@ def main(cls: type[Service], argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"reon-{name}: bad config: {exc}", file=sys.stderr)
         return 2
+    scheduling.apply(scheduling_of(name, config))
     try:
         failed = asyncio.run(_serve_until_signal(cls, config))
     except ContractViolation as exc:

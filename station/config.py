@@ -35,6 +35,7 @@ class Identity:
     vendor: str
     firmware_version: str
     grid_limit_a: float | None = None  # the grid connection's limit per phase; shared by the charging EVSEs
+    priorities: bool = True  # programs set their CPU priority: evse_io first, bulk work last (station/scheduling)
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,7 @@ def _identity(t: Table) -> Identity:
         vendor=t.str("vendor", "REWATT"),
         firmware_version=t.str("firmware_version"),
         grid_limit_a=t.float("grid_limit_a", None, lo=6, hi=1000),
+        priorities=t.bool("priorities", True),
     )
     if len(identity.id) > 48 or any(c in identity.id for c in "/?#: "):
         raise ConfigError(t.key("id"), "must be ≤ 48 characters without '/', '?', '#', ':' or spaces")

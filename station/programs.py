@@ -7,6 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 
 from station.config import StationConfig
+from station.scheduling import BACKGROUND, NORMAL, SAFETY, Scheduling
 
 
 @dataclass(frozen=True)
@@ -18,19 +19,21 @@ class Program:
     on_bus: bool = True  # beats a heartbeat on the bus (the development CSMS does not)
     config_check: str | None = None  # "module:function(config)" raising ConfigError, run by `reonctl up`
     # (the sim's also makes the simulated manufacturer's root, so every service finds it at start)
+    scheduling: Scheduling = NORMAL  # applied by the program itself at start (station/scheduling.py)
 
 
 PROGRAMS = (
     Program("bus", "bus.broker", 10),
+    # the simulator stands for hardware with CPUs of its own; the development CSMS for a remote server
     Program("sim", "sim.main", 20, sim_only=True, config_check="sim.firmware_images:prepare"),
-    Program("csms", "sim.csms", 20, sim_only=True, on_bus=False),
-    Program("evse_io", "services.evse_io.service", 100),
+    Program("csms", "sim.csms", 20, sim_only=True, on_bus=False, scheduling=BACKGROUND),
+    Program("evse_io", "services.evse_io.service", 100, scheduling=SAFETY),
     Program("meter", "services.meter.service", 100),
     Program("modem", "services.modem.service", 100),
-    Program("ocpp", "services.ocpp_client.service", 110,
+    Program("ocpp", "services.ocpp_client.service", 110, scheduling=BACKGROUND,
             config_check="services.ocpp_client.provisioning.station_file:check"),
-    Program("firmware", "services.firmware.service", 110),
-    Program("metrics", "services.metrics.service", 120),  # only with [metrics] enabled
+    Program("firmware", "services.firmware.service", 110, scheduling=BACKGROUND),
+    Program("metrics", "services.metrics.service", 120, scheduling=BACKGROUND),  # only with [metrics] enabled
 )
 
 
@@ -55,3 +58,10 @@ def check_config(config: StationConfig) -> None:
             continue
         module_name, function = program.config_check.split(":")
         getattr(importlib.import_module(module_name), function)(config)
+
+
+def scheduling_of(name: str, config: StationConfig) -> Scheduling:
+    """How the program `name` is scheduled on this station (NORMAL when `[station] priorities = false`)."""
+    if not config.station.priorities:
+        return NORMAL
+    return next((p.scheduling for p in PROGRAMS if p.name == name), NORMAL)

@@ -31,6 +31,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 READ_BYTES = 64 * 1024    # per network read: below malloc's mmap threshold, so no mmap/munmap per read
 WRITE_BUFFER_BYTES = 1 << 20
 HASH_CHUNK_BYTES = 1 << 20
+SYNC_BYTES = 4 << 20  # written data is made durable every 4 MB: see _copy
 MAX_REDIRECTS = 5
 SCHEMES = ("http", "https", "ftp", "ftps")
 _RETRYABLE_4XX = (408, 425, 429)
@@ -190,7 +191,12 @@ class Download:
                 os.fsync(f.fileno())
 
     def _copy(self, read: Callable[[int], bytes], f: BinaryIO) -> None:
+        """Network → file and hash. Every SYNC_BYTES the file is synced: the page cache never holds more than
+        that of the image unwritten, so the kernel never has a burst of hundreds of MB to write back (which
+        on a small board stalls everything else, the serial path to the MCU included), and a power cut leaves
+        a durable prefix to resume from."""
         hasher, cap = self._hasher, self.max_bytes
+        next_sync = self.done_bytes + SYNC_BYTES
         while True:
             if self._cancel.is_set():
                 raise DownloadCancelled()
@@ -202,6 +208,10 @@ class Download:
             f.write(chunk)
             hasher.update(chunk)
             self.done_bytes += len(chunk)
+            if self.done_bytes >= next_sync:
+                f.flush()
+                os.fdatasync(f.fileno())
+                next_sync = self.done_bytes + SYNC_BYTES
 
     # -- HTTP(S) ---------------------------------------------------------------------------------------
     def _http(self) -> None:
