@@ -71,7 +71,7 @@ async def reon_calls(url: str, action: str, n: int) -> tuple[float, float]:
         await rpc.receive(data)
 
     connection = Connection(ConnectionSettings(url, STATION_ID, 1, PASSWORD), on_message, ping_interval_s=0,
-                            on_connected=lambda _info: up.set())
+                            on_connected=lambda _info: up.set(), on_reply=lambda text: rpc.receive_reply(text))
     rpc = Rpc(connection.send_text)
     await connection.start()
     await asyncio.wait_for(up.wait(), 5)
