@@ -22,11 +22,11 @@ Used for TransactionEvent (transaction module) and SecurityEventNotification. Ru
   failing rewrite buries the message; a failing callback is logged and the message's fate stands.
 - Cost of a drain: at-least-once needs the removal of a delivered message to be atomic with its callbacks'
   writes, not durable at once, so that commit skips the fsync (WAL, synchronous=NORMAL for that one commit: a
-  kill -9 loses nothing, a power cut at worst sends the message again; the next durable commit makes it
-  durable). `on_change` is told at most every CHANGE_INTERVAL_S while draining, and when the queue empties.
-  The head is read HEAD_BATCH rows at a time (new rows only ever come after them; whatever removes or changes
-  a row out of turn drops the batch), and a `send` that takes `note` says on its own CALL log line which
-  queued message goes (no log line of the queue's own per message).
+  kill -9 loses nothing, a power cut at worst sends the message again). The removal is a watermark
+  (`outbound_delivered.upto`: every row up to it is done; a one-page write), and the rows under it are deleted
+  every PURGE_EVERY deliveries, when the queue empties and at start. The head is read HEAD_BATCH rows at a time
+  (new rows only come after them; a row leaving out of turn drops the batch). A `send` that takes `note` names
+  the queued message on its CALL log line. `on_change` is told at most every CHANGE_INTERVAL_S while draining.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ _TXN_POLL_S = 0.02
 _NOT_CONNECTED_PAUSE_S = 0.2
 CHANGE_INTERVAL_S = 0.25
 HEAD_BATCH = 32
+PURGE_EVERY = 256
 
 _COLUMNS = "id, action, payload, kind, meta, droppable, attempts, queued_at, offline"
 _META_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -68,6 +69,8 @@ _SCHEMA = (
     " died_at REAL NOT NULL, error TEXT NOT NULL)",
     # COUNT(*) (the depth, checked at every put) reads this small index instead of every queued payload
     "CREATE INDEX IF NOT EXISTS outbound_queue_droppable ON outbound_queue (droppable)",
+    "CREATE TABLE IF NOT EXISTS outbound_delivered (one INTEGER PRIMARY KEY CHECK (one = 1), upto INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO outbound_delivered (one, upto) VALUES (1, 0)",
 )
 
 
@@ -106,25 +109,22 @@ class OutboundQueue:
                  attempt_interval_s: Callable[[], float], on_change: Callable[[], None] = lambda: None,
                  online: Callable[[], bool] = lambda: True, limit: int = QUEUE_LIMIT,
                  clock: Callable[[], float] = time.time) -> None:
-        self.conn = conn
-        self._send = send
-        self._max_attempts = max_attempts
-        self._attempt_interval_s = attempt_interval_s
-        self._on_change = on_change
-        self._online = online
-        self.limit = limit
-        self._clock = clock
+        self.conn, self._send, self.limit, self._clock = conn, send, limit, clock
+        self._max_attempts, self._attempt_interval_s = max_attempts, attempt_interval_s
+        self._on_change, self._online = on_change, online
         self._kinds: dict[str, KindHandlers] = {}
         self._wake = asyncio.Event()
         self._open = asyncio.Event()
         self._idle = asyncio.Event()
-        self._change_pending = False
-        self._changed_at = 0.0
+        self._change_pending, self._changed_at = False, 0.0
         self._batch: deque[tuple[Any, ...]] = deque()  # the next rows in queue order, as read
         self._send_takes_note = _takes_note(send)
         self._synchronous: int | None = None  # the connection's level, restored after each delivery commit
         for statement in _SCHEMA:
             conn.execute(statement)
+        self._upto = int(conn.execute("SELECT upto FROM outbound_delivered").fetchone()[0])
+        conn.execute("DELETE FROM outbound_queue WHERE id<=?", (self._upto,))
+        self._unpurged = 0  # rows at or below the watermark still in the table
         self.dead_letter_count = self._count("dead_letters")
 
     # ---- API -------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ class OutboundQueue:
     @property
     def depth(self) -> int:
         """Messages waiting (including those of a caller's transaction not committed yet)."""
-        return self._count("outbound_queue")
+        return self._count("outbound_queue") - self._unpurged
 
     def register_kind(self, kind: str, *, rewrite: Rewrite | None = None, on_delivered: OnDelivered | None = None,
                       on_dead_letter: OnDeadLetter | None = None, before_send: BeforeSend | None = None) -> None:
@@ -163,7 +163,7 @@ class OutboundQueue:
 
     def count_pending(self, kind: str | None = None, **meta: Any) -> int:
         """Messages waiting of this kind (None: any) whose meta has these values, e.g. transaction_id="…"."""
-        sql, params = "SELECT COUNT(*) FROM outbound_queue WHERE 1=1", []
+        sql, params = "SELECT COUNT(*) FROM outbound_queue WHERE id>?", [self._upto]
         if kind is not None:
             sql += " AND kind=?"
             params.append(kind)
@@ -197,7 +197,8 @@ class OutboundQueue:
         return True
 
     def pending(self, limit: int = 100) -> list[QueuedMessage]:
-        rows = self.conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue ORDER BY id LIMIT ?", (limit,)).fetchall()
+        rows = self.conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue WHERE id>? ORDER BY id LIMIT ?",
+                                 (self._upto, limit)).fetchall()
         return [_message(row) for row in rows]
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -217,6 +218,7 @@ class OutboundQueue:
             await self._outside_callers_transaction()
             message = self._head()
             if message is None:
+                self._purge()
                 self._flush_change()
                 self._idle.set()
                 self._wake.clear()
@@ -263,11 +265,16 @@ class OutboundQueue:
             await self._attempt_failed(message, attempt, f"{type(exc).__name__}: {exc}", handlers)
             return
         await self._outside_callers_transaction()
-        with self._atomic_not_yet_durable() as conn:
-            conn.execute("DELETE FROM outbound_queue WHERE id=?", (message.id,))
-            _call_quietly(handlers.on_delivered, message, response, conn)
         if self._batch and self._batch[0][0] == message.id:
             self._batch.popleft()
+        purge = self._unpurged + 1 >= PURGE_EVERY
+        with self._atomic_not_yet_durable() as conn:
+            conn.execute("UPDATE outbound_delivered SET upto=? WHERE one=1", (message.id,))
+            _call_quietly(handlers.on_delivered, message, response, conn)
+            if purge:
+                conn.execute("DELETE FROM outbound_queue WHERE id<=?", (message.id,))
+        self._upto = message.id
+        self._unpurged = 0 if purge else self._unpurged + 1
         now = time.monotonic()
         if now - self._changed_at >= CHANGE_INTERVAL_S:
             self._changed_at = now
@@ -316,10 +323,17 @@ class OutboundQueue:
         while self.conn.in_transaction:
             await asyncio.sleep(_TXN_POLL_S)
 
+    def _purge(self) -> None:
+        """Delete the delivered rows still in the table (at or below the watermark)."""
+        if self._unpurged:
+            with self._atomic_not_yet_durable() as conn:
+                conn.execute("DELETE FROM outbound_queue WHERE id<=?", (self._upto,))
+            self._unpurged = 0
+
     def _head(self) -> QueuedMessage | None:
         if not self._batch:
-            self._batch.extend(self.conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue ORDER BY id LIMIT ?",
-                                                 (HEAD_BATCH,)))
+            self._batch.extend(self.conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue WHERE id>? ORDER BY id"
+                                                 " LIMIT ?", (self._upto, HEAD_BATCH)))
         return _message(self._batch[0]) if self._batch else None
 
     def _bury(self, message: QueuedMessage, error: str, handlers: KindHandlers, *, attempts: int | None = None) -> None:
@@ -330,7 +344,8 @@ class OutboundQueue:
         self._on_change()
 
     def _drop_oldest(self, conn: sqlite3.Connection) -> None:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue WHERE droppable=1 ORDER BY id LIMIT 1").fetchone()
+        row = conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue WHERE droppable=1 AND id>? ORDER BY id LIMIT 1",
+                           (self._upto,)).fetchone()
         if row is None:
             log.warning("outbound queue holds %d messages, none droppable: growing past the limit of %d",
                         self.depth, self.limit)
