@@ -3,10 +3,11 @@ bare websockets + json loop, in the same run.
 
 The CSMS is a bare WebSocket server in a process of its own (it answers every CALL at once with a canned
 CALLRESULT), so the station side is what limits the rate and the station process's CPU time is the station's
-alone. REON's side runs exactly as in the service: Connection (Basic auth, ocpp2.0.1 subprotocol), Rpc with
-one outstanding CALL, both payloads checked against the 2.0.1 schemas synchronously on the event loop (like
-`ocpp.messages.ASYNC_VALIDATION = False`); at log level WARNING (no message line formatted) and, as "REON+log",
-at INFO with one line per message written (to /dev/null), as a service under supervisord logs.
+alone. REON's side runs exactly as in the service: Connection (Basic auth, ocpp2.0.1 subprotocol, replies handed
+to Rpc.receive_reply as they arrive), Rpc with one outstanding CALL, both payloads checked against the 2.0.1
+schemas synchronously on the event loop (like `ocpp.messages.ASYNC_VALIDATION = False`); at log level WARNING
+(no message line formatted) and, as "REON+log", at INFO with one line per message written (to /dev/null), as a
+service under supervisord logs.
 The bare loop sends `json.dumps([2, id, action, payload])` and reads the reply: no checks at all.
 Actions: Heartbeat, and MeterValues with 4 sampled values. Prints figures and REON/bare ratios.
 
@@ -71,7 +72,7 @@ async def reon_calls(url: str, action: str, n: int) -> tuple[float, float]:
         await rpc.receive(data)
 
     connection = Connection(ConnectionSettings(url, STATION_ID, 1, PASSWORD), on_message, ping_interval_s=0,
-                            on_connected=lambda _info: up.set())
+                            on_connected=lambda _info: up.set(), on_reply=lambda text: rpc.receive_reply(text))
     rpc = Rpc(connection.send_text)
     await connection.start()
     await asyncio.wait_for(up.wait(), 5)

@@ -5,6 +5,8 @@ HTTP Basic auth (profiles 1, 2), TLS 1.2+ against the CSMS root CA (2, 3), a cli
 (3). Lost links come back after the part 4 §5.3 back-off; pings follow WebSocketPingInterval.
 `disconnect()` holds the link down until `connect()`. Messages go to `on_message`; replies and
 CALLs go out through `send_text`. Callbacks may be plain functions or coroutines (run as tasks).
+`on_reply(text) -> bool`, when given, sees each text message first, as it arrives (direct_replies.py);
+what it does not take goes to `on_message` in arrival order.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from services.ocpp_client.link.connection_settings import ActiveSettings, ConnectionSettings, RetryBackOff
+from services.ocpp_client.link.direct_replies import DirectReplies, ReplySink
 from services.ocpp_client.link.rpc_errors import NotConnected
 from services.ocpp_client.link.security_profile import authorization_header, client_tls_context, security_event_for
 from station.logs import HideAuthorization
@@ -88,9 +90,11 @@ class Connection:
         on_password_result: Callback | None = None,
         settings_source: Callable[[], ConnectionSettings] | None = None,
         rng: Callable[[], float] = random.random,
+        on_reply: ReplySink | None = None,
     ) -> None:
         self._settings = ActiveSettings(settings, settings_source)
         self._on_message = on_message
+        self._on_reply = on_reply
         self.back_off = back_off or RetryBackOff()
         self._ping_interval_s = _check_ping_interval(ping_interval_s)
         self._on_connected = on_connected
@@ -100,7 +104,7 @@ class Connection:
         self._on_password_result = on_password_result
         self._rng = rng
         self.stats = LinkStats()
-        self._ws: ClientConnection | None = None
+        self._ws: DirectReplies | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._callback_tasks: set[asyncio.Task[Any]] = set()
         self._want_up = True
@@ -230,7 +234,7 @@ class Connection:
             async with asyncio.timeout(delay_s):
                 await self._wake.wait()
 
-    async def _open(self) -> ClientConnection:
+    async def _open(self) -> DirectReplies:
         try:
             self._settings.refresh()
         except ValueError as exc:
@@ -252,7 +256,7 @@ class Connection:
                     settings.url, subprotocols=[SUBPROTOCOL], additional_headers=headers, ssl=tls,
                     open_timeout=settings.open_timeout_s, ping_interval=None, close_timeout=CLOSE_TIMEOUT_S,
                     max_size=settings.max_message_bytes, proxy=None, user_agent_header="REON",
-                    logger=_ws_log,
+                    logger=_ws_log, create_connection=DirectReplies,
                 )
             except InvalidStatus as exc:
                 status = exc.response.status_code
@@ -273,11 +277,13 @@ class Connection:
                 raise _AttemptFailed(f"CSMS did not agree to subprotocol {SUBPROTOCOL}")
             if self._settings.settle_password(password, is_new):
                 self._notify(self._on_password_result, is_new)
+            assert isinstance(ws, DirectReplies)
             return ws
         raise _AttemptFailed(reason)
 
-    async def _serve(self, ws: ClientConnection) -> None:
+    async def _serve(self, ws: DirectReplies) -> None:
         self._ws = ws
+        ws.reply_sink = self._on_reply
         self._down.clear()
         self.stats.connects += 1
         profile = self._settings.current.security_profile
@@ -286,6 +292,7 @@ class Connection:
         pinger = asyncio.create_task(self._ping_loop(ws), name="ocpp-ping")
         try:
             async for data in ws:
+                ws.message_taken()
                 try:
                     await self._on_message(data)
                 except Exception:
@@ -301,7 +308,7 @@ class Connection:
             log.warning("CSMS link down: %s", reason)
             self._notify(self._on_disconnected, reason)
 
-    async def _ping_loop(self, ws: ClientConnection) -> None:
+    async def _ping_loop(self, ws: DirectReplies) -> None:
         """WebSocketPingInterval pings; no pong within the interval (max 30 s) drops the link."""
         while True:
             self._ping_changed.clear()

@@ -90,7 +90,7 @@ class CsmsLink:
             on_disconnected=self._disconnected, on_security_event=on_security_event,
             on_password_result=self._password_result, rng=rng,
             on_connect_failed=plan.failed if plan is not None else None,
-            settings_source=plan.settings if plan is not None else None)
+            settings_source=plan.settings if plan is not None else None, on_reply=self._on_reply)
         for variable in ("RetryBackOffWaitMinimum", "RetryBackOffRandomRange", "RetryBackOffRepeatTimes"):
             dm.on_change(C, variable, lambda _c: self._apply_back_off())
         dm.on_change(C, "WebSocketPingInterval", self._ping_interval_changed)
@@ -136,6 +136,12 @@ class CsmsLink:
     async def _on_message(self, data: str | bytes) -> None:
         self.last_message_at = time.time()
         await self.rpc.receive(data)
+
+    def _on_reply(self, text: str) -> bool:
+        if self.rpc.receive_reply(text):
+            self.last_message_at = time.time()
+            return True
+        return False
 
     def _connected(self, link: LinkUp) -> Any:
         if self._plan is not None:

@@ -31,7 +31,8 @@ def redact(value: Any, secret_variables: Iterable[str] = DEFAULT_SECRET_VARIABLE
     if not isinstance(value, dict):
         return value
     variable = value.get("variable")
-    secret_value = isinstance(variable, dict) and variable.get("name") in secrets
+    name = variable.get("name") if isinstance(variable, dict) else None
+    secret_value = isinstance(name, str) and name in secrets  # a peer's name may be anything, even unhashable
     out: dict[Any, Any] = {}
     for key, item in value.items():
         if key in _SECRET_KEYS or (key == "key" and _parent == "vpn"):
@@ -49,27 +50,45 @@ def _redact_value_field(item: Any) -> Any:
     return REDACTED
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # one encoder, not one per line
+
+
 def compact(payload: Any, secret_variables: Iterable[str] = DEFAULT_SECRET_VARIABLES) -> str:
     """Redacted compact JSON, cut at PAYLOAD_LOG_MAX_CHARS; never raises."""
-    secret_variables = frozenset(secret_variables)
     try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-        # a secret is under one of its keys or beside its variable's name: without any of them in the text
-        # there is nothing to take out, and the walk through the payload (as long as the dump) is saved
-        if any(marker in text for marker in _markers(secret_variables)):
-            text = json.dumps(redact(payload, secret_variables), separators=(",", ":"), ensure_ascii=False)
+        text = _encode(payload)
     except (TypeError, ValueError, RecursionError):
-        text = f"<unprintable {type(payload).__name__}>"
+        return f"<unprintable {type(payload).__name__}>"
+    return compact_encoded(text, payload, secret_variables)
+
+
+def compact_encoded(text: str, payload: Any, secret_variables: Iterable[str] = DEFAULT_SECRET_VARIABLES) -> str:
+    """`compact(payload)` when `text` is the payload already encoded as compact JSON (the frame's own text):
+    only a payload that holds a secret is encoded again, redacted."""
+    # a secret is under one of its keys or beside its variable's name: without any of them in the text
+    # there is nothing to take out, and the walk through the payload (as long as the dump) is saved
+    if any(marker in text for marker in _markers(secret_variables)):
+        try:
+            text = _encode(redact(payload, frozenset(secret_variables)))
+        except (TypeError, ValueError, RecursionError):
+            text = f"<unprintable {type(payload).__name__}>"
     if len(text) > PAYLOAD_LOG_MAX_CHARS:
         text = f"{text[:PAYLOAD_LOG_MAX_CHARS]}…(+{len(text) - PAYLOAD_LOG_MAX_CHARS} chars)"
     return text
 
 
 _KEY_MARKERS = tuple(json.dumps(key) for key in (*_SECRET_KEYS, "key"))
+_markers_of: dict[frozenset[str], tuple[str, ...]] = {}
 
 
 def _markers(secret_variables: Iterable[str]) -> tuple[str, ...]:
-    return _KEY_MARKERS + tuple(json.dumps(name, ensure_ascii=False) for name in secret_variables)
+    names = frozenset(secret_variables)
+    markers = _markers_of.get(names)
+    if markers is None:
+        if len(_markers_of) > 64:  # the sets in use are few (one per Rpc); never grow without bound
+            _markers_of.clear()
+        markers = _markers_of[names] = _KEY_MARKERS + tuple(json.dumps(n, ensure_ascii=False) for n in names)
+    return markers
 
 
 def _name(action: str) -> str:
@@ -79,6 +98,12 @@ def _name(action: str) -> str:
 
 def call_line(direction: str, action: str, message_id: str, payload: Any, secrets: Iterable[str]) -> str:
     return f"{direction} {_name(action)} [{message_id}] {compact(payload, secrets)}"
+
+
+def sent_call_line(action: str, message_id: str, payload_json: str, payload: Any, secrets: Iterable[str],
+                   note: str = "") -> str:
+    """`call_line(OUT, ...)` from the payload as encoded for the frame (not encoded again), `note` after the id."""
+    return f"{OUT} {_name(action)} [{message_id}]{note} {compact_encoded(payload_json, payload, secrets)}"
 
 
 def result_line(direction: str, action: str, message_id: str, payload: Any, secrets: Iterable[str]) -> str:

@@ -128,12 +128,23 @@ def _parse_call_error(message: list[Any], message_id: str) -> CallErrorFrame:
     return CallErrorFrame(message_id, message[2], description[:DESCRIPTION_MAX_LEN], details)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+#: compact JSON, NaN refused; one encoder, not one per frame (json.dumps with options builds a new one each call)
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 def encode_call(message_id: str, action: str, payload: dict[str, Any]) -> str:
     return _dumps([CALL, message_id, action, payload])
+
+
+def encode_payload(payload: dict[str, Any]) -> str:
+    """A payload as `call_frame` takes it (raises TypeError / ValueError for what JSON cannot hold)."""
+    return _dumps(payload)
+
+
+def call_frame(message_id: str, action: str, payload_json: str) -> str:
+    """A CALL around an encoded payload: the same text as `encode_call`, for an id and an action that need no
+    JSON escaping (ours: generated ids, actions checked against the 2.0.1 list)."""
+    return f'[{CALL},"{message_id}","{action}",{payload_json}]'
 
 
 def encode_result(message_id: str, payload: dict[str, Any]) -> str:

@@ -22,19 +22,24 @@ Used for TransactionEvent (transaction module) and SecurityEventNotification. Ru
   failing rewrite buries the message; a failing callback is logged and the message's fate stands.
 - Cost of a drain: at-least-once needs the removal of a delivered message to be atomic with its callbacks'
   writes, not durable at once, so that commit skips the fsync (WAL, synchronous=NORMAL for that one commit: a
-  kill -9 loses nothing, a power cut at worst sends the message again; the next durable commit makes it
-  durable). `on_change` is told at most every CHANGE_INTERVAL_S while draining, and when the queue empties.
+  kill -9 loses nothing, a power cut at worst sends the message again). The removal is a watermark
+  (`outbound_delivered.upto`: every row up to it is done; a one-page write), and the rows under it are deleted
+  every PURGE_EVERY deliveries, when the queue empties and at start. The head is read HEAD_BATCH rows at a time
+  (new rows only come after them; a row leaving out of turn drops the batch). A `send` that takes `note` names
+  the queued message on its CALL log line. `on_change` is told at most every CHANGE_INTERVAL_S while draining.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import re
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +55,8 @@ IDLE_RECHECK_S = 2.0  # a message put through a foreign connection shows up afte
 _TXN_POLL_S = 0.02
 _NOT_CONNECTED_PAUSE_S = 0.2
 CHANGE_INTERVAL_S = 0.25
+HEAD_BATCH = 32
+PURGE_EVERY = 256
 
 _COLUMNS = "id, action, payload, kind, meta, droppable, attempts, queued_at, offline"
 _META_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -62,6 +69,8 @@ _SCHEMA = (
     " died_at REAL NOT NULL, error TEXT NOT NULL)",
     # COUNT(*) (the depth, checked at every put) reads this small index instead of every queued payload
     "CREATE INDEX IF NOT EXISTS outbound_queue_droppable ON outbound_queue (droppable)",
+    "CREATE TABLE IF NOT EXISTS outbound_delivered (one INTEGER PRIMARY KEY CHECK (one = 1), upto INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO outbound_delivered (one, upto) VALUES (1, 0)",
 )
 
 
@@ -100,22 +109,22 @@ class OutboundQueue:
                  attempt_interval_s: Callable[[], float], on_change: Callable[[], None] = lambda: None,
                  online: Callable[[], bool] = lambda: True, limit: int = QUEUE_LIMIT,
                  clock: Callable[[], float] = time.time) -> None:
-        self.conn = conn
-        self._send = send
-        self._max_attempts = max_attempts
-        self._attempt_interval_s = attempt_interval_s
-        self._on_change = on_change
-        self._online = online
-        self.limit = limit
-        self._clock = clock
+        self.conn, self._send, self.limit, self._clock = conn, send, limit, clock
+        self._max_attempts, self._attempt_interval_s = max_attempts, attempt_interval_s
+        self._on_change, self._online = on_change, online
         self._kinds: dict[str, KindHandlers] = {}
         self._wake = asyncio.Event()
         self._open = asyncio.Event()
         self._idle = asyncio.Event()
-        self._change_pending = False
-        self._changed_at = 0.0
+        self._change_pending, self._changed_at = False, 0.0
+        self._batch: deque[tuple[Any, ...]] = deque()  # the next rows in queue order, as read
+        self._send_takes_note = _takes_note(send)
+        self._synchronous: int | None = None  # the connection's level, restored after each delivery commit
         for statement in _SCHEMA:
             conn.execute(statement)
+        self._upto = int(conn.execute("SELECT upto FROM outbound_delivered").fetchone()[0])
+        conn.execute("DELETE FROM outbound_queue WHERE id<=?", (self._upto,))
+        self._unpurged = 0  # rows at or below the watermark still in the table
         self.dead_letter_count = self._count("dead_letters")
 
     # ---- API -------------------------------------------------------------------------------------
@@ -123,7 +132,7 @@ class OutboundQueue:
     @property
     def depth(self) -> int:
         """Messages waiting (including those of a caller's transaction not committed yet)."""
-        return self._count("outbound_queue")
+        return self._count("outbound_queue") - self._unpurged
 
     def register_kind(self, kind: str, *, rewrite: Rewrite | None = None, on_delivered: OnDelivered | None = None,
                       on_dead_letter: OnDeadLetter | None = None, before_send: BeforeSend | None = None) -> None:
@@ -154,7 +163,7 @@ class OutboundQueue:
 
     def count_pending(self, kind: str | None = None, **meta: Any) -> int:
         """Messages waiting of this kind (None: any) whose meta has these values, e.g. transaction_id="…"."""
-        sql, params = "SELECT COUNT(*) FROM outbound_queue WHERE 1=1", []
+        sql, params = "SELECT COUNT(*) FROM outbound_queue WHERE id>?", [self._upto]
         if kind is not None:
             sql += " AND kind=?"
             params.append(kind)
@@ -188,7 +197,8 @@ class OutboundQueue:
         return True
 
     def pending(self, limit: int = 100) -> list[QueuedMessage]:
-        rows = self.conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue ORDER BY id LIMIT ?", (limit,)).fetchall()
+        rows = self.conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue WHERE id>? ORDER BY id LIMIT ?",
+                                 (self._upto, limit)).fetchall()
         return [_message(row) for row in rows]
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -208,6 +218,7 @@ class OutboundQueue:
             await self._outside_callers_transaction()
             message = self._head()
             if message is None:
+                self._purge()
                 self._flush_change()
                 self._idle.set()
                 self._wake.clear()
@@ -229,16 +240,20 @@ class OutboundQueue:
             self._bury(message, f"rewrite hook failed: {exc!r}", handlers)
             return
         attempt = message.attempts + 1
-        max_attempts = max(1, self._max_attempts())
         if handlers.before_send is not None:
             try:
                 await handlers.before_send(message)
             except Exception:
                 log.exception("%s #%d: before_send hook of kind %r failed", message.action, message.id, message.kind)
-        log.info("%sRequest shifted from queue and send (#%d, %s, attempt %d of %d)", message.action, message.id,
-                 message.kind or "-", attempt, max_attempts)
+        of = f" of {max(1, self._max_attempts())}" if attempt > 1 else ""  # the device model only for a retry
         try:
-            response = await self._send(message.action, payload)
+            if self._send_takes_note:
+                note = f" (queued #{message.id}, {message.kind or '-'}, attempt {attempt}{of})"
+                response = await self._send(message.action, payload, note=note)
+            else:
+                log.info("%sRequest shifted from queue and send (#%d, %s, attempt %d%s)", message.action, message.id,
+                         message.kind or "-", attempt, of)
+                response = await self._send(message.action, payload)
         except RequestInvalid as exc:
             await self._outside_callers_transaction()
             self._bury(message, f"our payload breaks the schema: {exc}", handlers)
@@ -247,21 +262,19 @@ class OutboundQueue:
             await asyncio.sleep(_NOT_CONNECTED_PAUSE_S)  # the link callbacks close the gate meanwhile
             return
         except (CallTimeout, CallError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            await self._outside_callers_transaction()
-            if attempt >= max_attempts:
-                self._bury(message, f"{attempt} attempts failed, last: {error}", handlers, attempts=attempt)
-                return
-            self.conn.execute("UPDATE outbound_queue SET attempts=? WHERE id=?", (attempt, message.id))
-            wait_s = self._attempt_interval_s() * attempt
-            log.warning("%s #%d attempt %d of %d failed (%s): next attempt in %g s", message.action, message.id,
-                        attempt, max_attempts, error, wait_s)
-            await asyncio.sleep(wait_s)
+            await self._attempt_failed(message, attempt, f"{type(exc).__name__}: {exc}", handlers)
             return
         await self._outside_callers_transaction()
-        with _atomic_not_yet_durable(self.conn) as conn:
-            conn.execute("DELETE FROM outbound_queue WHERE id=?", (message.id,))
+        if self._batch and self._batch[0][0] == message.id:
+            self._batch.popleft()
+        purge = self._unpurged + 1 >= PURGE_EVERY
+        with self._atomic_not_yet_durable() as conn:
+            conn.execute("UPDATE outbound_delivered SET upto=? WHERE one=1", (message.id,))
             _call_quietly(handlers.on_delivered, message, response, conn)
+            if purge:
+                conn.execute("DELETE FROM outbound_queue WHERE id<=?", (message.id,))
+        self._upto = message.id
+        self._unpurged = 0 if purge else self._unpurged + 1
         now = time.monotonic()
         if now - self._changed_at >= CHANGE_INTERVAL_S:
             self._changed_at = now
@@ -269,6 +282,32 @@ class OutboundQueue:
             self._on_change()
         else:
             self._change_pending = True
+
+    async def _attempt_failed(self, message: QueuedMessage, attempt: int, error: str, handlers: KindHandlers) -> None:
+        await self._outside_callers_transaction()
+        max_attempts = max(1, self._max_attempts())
+        if attempt >= max_attempts:
+            self._bury(message, f"{attempt} attempts failed, last: {error}", handlers, attempts=attempt)
+            return
+        self._batch.clear()  # the head's attempts changed
+        self.conn.execute("UPDATE outbound_queue SET attempts=? WHERE id=?", (attempt, message.id))
+        wait_s = self._attempt_interval_s() * attempt
+        log.warning("%s #%d attempt %d of %d failed (%s): next attempt in %g s", message.action, message.id,
+                    attempt, max_attempts, error, wait_s)
+        await asyncio.sleep(wait_s)
+
+    @contextlib.contextmanager
+    def _atomic_not_yet_durable(self) -> Iterator[sqlite3.Connection]:
+        """A transaction committed without an fsync (see the module docstring), the connection's level restored."""
+        conn = self.conn
+        if self._synchronous is None:
+            self._synchronous = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+        conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with atomic(conn) as joined:
+                yield joined
+        finally:
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
 
     def _flush_change(self) -> None:
         if self._change_pending:
@@ -284,9 +323,18 @@ class OutboundQueue:
         while self.conn.in_transaction:
             await asyncio.sleep(_TXN_POLL_S)
 
+    def _purge(self) -> None:
+        """Delete the delivered rows still in the table (at or below the watermark)."""
+        if self._unpurged:
+            with self._atomic_not_yet_durable() as conn:
+                conn.execute("DELETE FROM outbound_queue WHERE id<=?", (self._upto,))
+            self._unpurged = 0
+
     def _head(self) -> QueuedMessage | None:
-        row = self.conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue ORDER BY id LIMIT 1").fetchone()
-        return _message(row) if row else None
+        if not self._batch:
+            self._batch.extend(self.conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue WHERE id>? ORDER BY id"
+                                                 " LIMIT ?", (self._upto, HEAD_BATCH)))
+        return _message(self._batch[0]) if self._batch else None
 
     def _bury(self, message: QueuedMessage, error: str, handlers: KindHandlers, *, attempts: int | None = None) -> None:
         log.error("%s #%d moved to the dead letters: %s", message.action, message.id, error)
@@ -296,7 +344,8 @@ class OutboundQueue:
         self._on_change()
 
     def _drop_oldest(self, conn: sqlite3.Connection) -> None:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue WHERE droppable=1 ORDER BY id LIMIT 1").fetchone()
+        row = conn.execute(f"SELECT {_COLUMNS} FROM outbound_queue WHERE droppable=1 AND id>? ORDER BY id LIMIT 1",
+                           (self._upto,)).fetchone()
         if row is None:
             log.warning("outbound queue holds %d messages, none droppable: growing past the limit of %d",
                         self.depth, self.limit)
@@ -309,6 +358,7 @@ class OutboundQueue:
 
     def _move_to_dead_letters(self, conn: sqlite3.Connection, message: QueuedMessage, error: str,
                               attempts: int | None) -> None:
+        self._batch.clear()  # a row leaves out of turn (or this one, maybe in a transaction rolled back later)
         conn.execute("DELETE FROM outbound_queue WHERE id=?", (message.id,))
         conn.execute("INSERT OR REPLACE INTO dead_letters (id, action, payload, kind, meta, attempts, queued_at,"
                      " died_at, error) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -333,16 +383,12 @@ def _call_quietly(callback: Callable[..., None] | None, message: QueuedMessage, 
         log.exception("%s #%d: callback of kind %r failed", message.action, message.id, message.kind)
 
 
-@contextlib.contextmanager
-def _atomic_not_yet_durable(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A transaction committed without an fsync (see the module docstring), the connection's level restored."""
-    level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
-    conn.execute("PRAGMA synchronous=NORMAL")
+def _takes_note(send: Send) -> bool:
+    """Does `send` take a `note` for its CALL log line (Rpc.call does)?"""
     try:
-        with atomic(conn) as joined:
-            yield joined
-    finally:
-        conn.execute(f"PRAGMA synchronous={level}")
+        return "note" in inspect.signature(send).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _message(row: tuple[Any, ...]) -> QueuedMessage:

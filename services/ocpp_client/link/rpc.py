@@ -7,16 +7,20 @@
   task, so the receive loop never waits for one.
 - Payloads are checked against the 2.0.1 schemas both ways; a CALLRESULT/CALLERROR whose id is
   not the outstanding CALL's is logged and dropped.
-The transport is a `send_text` coroutine and `receive()`: no WebSocket in here.
+- Message ids are a random prefix drawn per Rpc (per service start) and a counter: unique, ≤ 36 chars.
+  One timer watches the outstanding CALL's deadline (re-armed only when it fires), not one per CALL.
+The transport is a `send_text` coroutine, `receive()` and, for replies, `receive_reply()` (synchronous: a
+transport calls it as the message arrives, so the waiting CALL resumes one event-loop turn sooner).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
+import secrets
 import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,8 +33,9 @@ from services.ocpp_client.link.ocpp_j import (
     CallErrorFrame,
     CallResult,
     FrameError,
-    encode_call,
+    call_frame,
     encode_error,
+    encode_payload,
     encode_result,
     parse_frame,
 )
@@ -74,6 +79,8 @@ class _Outstanding:
     message_id: str
     action: str
     reply: asyncio.Future[dict[str, Any]]
+    deadline: float  # loop.time()
+    timeout_s: float
 
 
 class Rpc:
@@ -88,6 +95,9 @@ class Rpc:
         self._handlers: dict[str, Handler] = {}
         self._call_lock = asyncio.Lock()
         self._outstanding: _Outstanding | None = None
+        self._id_prefix = secrets.token_hex(8)
+        self._id_numbers = itertools.count(1)
+        self._watchdog: asyncio.TimerHandle | None = None
         self._finished_ids: deque[str] = deque(maxlen=_STALE_IDS_KEPT)
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -110,40 +120,64 @@ class Rpc:
     # ---- outgoing CALLs ----------------------------------------------------------------------
 
     async def call(
-        self, action: str, payload: dict[str, Any], timeout: float | None = None
+        self, action: str, payload: dict[str, Any], timeout: float | None = None, *, note: str = ""
     ) -> dict[str, Any]:
-        """Send a CALL and return the CALLRESULT payload (one outstanding CALL at a time)."""
+        """Send a CALL and return the CALLRESULT payload (one outstanding CALL at a time); `note` goes on its
+        log line after the message id (e.g. where a queued message comes from)."""
         if asyncio.current_task() in self._handler_tasks:
             raise RuntimeError(f"a handler must not await {action} inline: return Reply(after_sent=...)")
         violation = request_violation(action, payload)
         if violation is not None:
             raise RequestInvalid(violation.code, violation.description, violation.details)
-        message_id = str(uuid.uuid4())
+        message_id = f"{self._id_prefix}-{next(self._id_numbers)}"
         try:
-            text = encode_call(message_id, action, payload)
+            payload_json = encode_payload(payload)
         except (TypeError, ValueError, RecursionError) as exc:
             raise RequestInvalid("FormatViolation", f"{action} payload is not JSON: {exc}") from None
         async with self._call_lock:
+            loop = asyncio.get_running_loop()
             timeout_s = self.message_timeout_s if timeout is None else timeout
-            outstanding = _Outstanding(message_id, action, asyncio.get_running_loop().create_future())
+            outstanding = _Outstanding(message_id, action, loop.create_future(), loop.time() + timeout_s, timeout_s)
             self._outstanding = outstanding
             try:
-                if log.isEnabledFor(logging.INFO):  # formatting a payload costs as much as checking it
-                    log.info(ml.call_line(ml.OUT, action, message_id, payload, self.secret_variables))
-                await self._send_text(text)
+                if log.isEnabledFor(logging.INFO):
+                    log.info(ml.sent_call_line(action, message_id, payload_json, payload, self.secret_variables,
+                                               note))
+                await self._send_text(call_frame(message_id, action, payload_json))
                 self.stats.sent(action)
                 sent_at = time.monotonic()
-                async with asyncio.timeout(timeout_s):
-                    try:
-                        return await outstanding.reply
-                    finally:
-                        self._count_answer(outstanding, sent_at)
-            except TimeoutError:
-                log.warning("%s [%s]: no reply within %g s", action, outstanding.message_id, timeout_s)
-                raise CallTimeout(action, outstanding.message_id, timeout_s) from None
+                self._watch(loop, outstanding.deadline)
+                try:
+                    return await outstanding.reply
+                finally:
+                    self._count_answer(outstanding, sent_at)
+            except CallTimeout:
+                log.warning("%s [%s]: no reply within %g s", action, message_id, timeout_s)
+                raise
             finally:
                 self._outstanding = None
-                self._finished_ids.append(outstanding.message_id)
+                self._finished_ids.append(message_id)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Make sure the watchdog fires by `deadline` (a timer per CALL would cost a heap entry each)."""
+        watchdog = self._watchdog
+        if watchdog is not None:
+            if watchdog.when() <= deadline:
+                return
+            watchdog.cancel()
+        self._watchdog = loop.call_at(deadline, self._deadline_passed)
+
+    def _deadline_passed(self) -> None:
+        self._watchdog = None
+        outstanding = self._outstanding
+        if outstanding is None or outstanding.reply.done():
+            return
+        loop = outstanding.reply.get_loop()
+        if loop.time() >= outstanding.deadline:
+            outstanding.reply.set_exception(CallTimeout(outstanding.action, outstanding.message_id,
+                                                        outstanding.timeout_s))
+        else:
+            self._watch(loop, outstanding.deadline)
 
     def _count_answer(self, outstanding: _Outstanding, sent_at: float) -> None:
         reply = outstanding.reply
@@ -171,6 +205,23 @@ class Rpc:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # ---- receive path ------------------------------------------------------------------------
+
+    def receive_reply(self, data: str | bytes) -> bool:
+        """Handle a CALLRESULT / CALLERROR at once (never raises for what the peer sends); False for anything
+        else (a CALL, a broken frame), which the transport then hands to `receive()` in order."""
+        if not isinstance(data, str) or data[1:2] not in ("3", "4"):  # '[3,' / '[4,': others take the long way
+            return False
+        try:
+            frame = parse_frame(data)
+        except FrameError:
+            return False
+        if isinstance(frame, CallResult):
+            self._on_result(frame)
+        elif isinstance(frame, CallErrorFrame):
+            self._on_error(frame)
+        else:
+            return False
+        return True
 
     async def receive(self, data: str | bytes) -> None:
         """Handle one WebSocket message; never raises for anything the peer sends."""

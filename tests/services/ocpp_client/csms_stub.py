@@ -152,7 +152,7 @@ async def start_station(
     settings: ConnectionSettings, *, back_off: RetryBackOff | None = None, ping_interval_s: float = 0,
     message_timeout_s: float = 2.0, rng: Callable[[], float] = lambda: 0.0,
 ) -> StationLink:
-    """Wire a Connection to an Rpc the way the service does, and start it."""
+    """Wire a Connection to an Rpc the way the service does (replies taken as they arrive), and start it."""
     link: StationLink
 
     async def on_message(data: str | bytes) -> None:
@@ -170,7 +170,7 @@ async def start_station(
         on_connect_failed=lambda reason: link.connect_failed(reason),
         on_security_event=lambda kind, info: link.security_events.put_nowait((kind, info)),
         on_password_result=lambda accepted: link.password_results.put_nowait(accepted),
-        rng=rng,
+        rng=rng, on_reply=lambda text: link.rpc.receive_reply(text),
     )
     link = StationLink(connection, Rpc(connection.send_text, message_timeout_s=message_timeout_s))
     await connection.start()

@@ -187,3 +187,18 @@ async def test_messages_remember_whether_they_were_queued_offline_and_can_be_cou
     assert [m.offline for m in queue.pending()] == [True, False]
     assert queue.count_pending("tx", transaction_id="T1") == 1 and queue.count_pending() == 2
     assert queue.count_pending("security") == 0
+
+
+async def test_delivered_messages_not_yet_purged_are_never_sent_again(make_queue: Make, csms: Csms) -> None:
+    """Delivered rows stay in the table under the watermark until a purge; a restart before it skips them."""
+    first = make_queue()
+    for n in range(3):
+        await first.put("SecurityEventNotification", {"n": n}, kind="security")
+    csms.script = [None, None, *[NotConnected("down")] * 50]  # the third keeps failing: no idle purge
+    first.set_open(True)
+    await csms.wait_count(3)
+    first.set_open(False)
+    assert first.depth == 1
+    again = make_queue(start=False)  # a restart on the same database
+    assert again.depth == 1 and [m.payload["n"] for m in again.pending()] == [2]
+    assert again.count_pending("security") == 1

@@ -67,6 +67,23 @@ async def test_message_timeout_then_the_late_reply_is_dropped(
     assert "stale" in caplog.text and "unknown" in caplog.text
 
 
+async def test_a_short_timeout_after_a_long_one_still_times_out_on_time(
+    raw_csms: RawCsms, linked: StationLink
+) -> None:
+    """One watchdog timer serves every CALL: armed for a 30 s CALL, it is brought forward for a 0.1 s one."""
+    first = asyncio.create_task(linked.rpc.call("Heartbeat", {}, timeout=30))
+    await raw_csms.answer_next_call(HEARTBEAT_RESULT)
+    assert await first == HEARTBEAT_RESULT
+    ids = set()
+    for _ in range(2):  # and again once it has fired
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(CallTimeout):
+            await linked.rpc.call("Heartbeat", {}, timeout=0.1)
+        assert asyncio.get_running_loop().time() - started < 5
+        ids.add((await raw_csms.recv())[1])
+    assert len(ids) == 2
+
+
 async def test_invalid_request_payload_is_refused_before_sending(
     raw_csms: RawCsms, linked: StationLink
 ) -> None:
