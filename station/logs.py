@@ -46,6 +46,9 @@ def setup_logging(service: str, fmt: str = "text", level: int = logging.INFO) ->
         formatter = logging.Formatter(f"%(asctime)s.%(msecs)03d {service} %(levelname)s %(message)s",
                                       "%Y-%m-%d %H:%M:%S")
         handler.setFormatter(formatter)
+    # no formatter here shows threads, processes or source lines: skip gathering them for every record
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # the logging HOWTO's switch-off of the caller lookup
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
