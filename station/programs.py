@@ -17,6 +17,7 @@ class Program:
     sim_only: bool = False
     on_bus: bool = True  # beats a heartbeat on the bus (the development CSMS does not)
     config_check: str | None = None  # "module:function(config)" raising ConfigError, run by `reonctl up`
+    asyncio_tls: bool = True  # False: its event loop never speaks TLS, so asyncio is imported without ssl
     # (the sim's also makes the simulated manufacturer's root, so every service finds it at start)
 
 
@@ -24,14 +25,19 @@ PROGRAMS = (
     Program("bus", "bus.broker", 10),
     Program("sim", "sim.main", 20, sim_only=True, config_check="sim.firmware_images:prepare"),
     Program("csms", "sim.csms", 20, sim_only=True, on_bus=False),
-    Program("evse_io", "services.evse_io.service", 100),
-    Program("meter", "services.meter.service", 100),
-    Program("modem", "services.modem.service", 100),
+    Program("evse_io", "services.evse_io.service", 100, asyncio_tls=False),
+    Program("meter", "services.meter.service", 100),  # pymodbus imports ssl itself: nothing to save
+    Program("modem", "services.modem.service", 100, asyncio_tls=False),
     Program("ocpp", "services.ocpp_client.service", 110,
             config_check="services.ocpp_client.provisioning.station_file:check"),
-    Program("firmware", "services.firmware.service", 110),
+    Program("firmware", "services.firmware.service", 110, asyncio_tls=False),  # TLS only in its download thread
     Program("metrics", "services.metrics.service", 120),  # only with [metrics] enabled
 )
+
+
+def environment(program: Program) -> dict[str, str]:
+    """What a program's environment adds to REON_CONFIG (see station/asyncio_tls.py)."""
+    return {} if program.asyncio_tls else {"REON_ASYNCIO_TLS": "0"}
 
 
 def installed(module: str) -> bool:
