@@ -25,7 +25,7 @@ NOT_OWN = {
     "evse_io": {"ssl", "hashlib", "cryptography", "websockets", "pymodbus", "http.client", "email"},
     "meter": {"cryptography", "websockets", "google.protobuf", "http.client", "email"},
     "modem": {"ssl", "hashlib", "cryptography", "websockets", "pymodbus", "google.protobuf", "http.client", "email"},
-    "ocpp": {"google.protobuf", "pymodbus", "serial"},
+    "ocpp": {"cryptography", "google.protobuf", "pymodbus", "serial"},  # until a certificate is handled
     "firmware": {"ssl", "hashlib", "cryptography", "websockets", "pymodbus", "google.protobuf", "http.client", "email"},
 }
 _PROBE = """
@@ -70,3 +70,18 @@ def test_tls_stays_where_it_is_used(name: str, loop_tls: bool) -> None:
     done = subprocess.run([sys.executable, "-c", _TLS_PROBE, program.module], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, **environment(program)}, timeout=60, check=True)
     assert done.stdout.split() == [str(loop_tls), "SSLContext"]
+
+
+_STORE_PROBE = """
+import sqlite3, sys
+from services.ocpp_client.certificates.store import CertificateStore
+store = CertificateStore(sqlite3.connect(":memory:"), sys.argv[1])
+print(store.roots("CSMSRootCertificate"), store.station_certificate(), "cryptography" in sys.modules)
+"""
+
+
+def test_an_empty_certificate_store_opens_without_cryptography(tmp_path: Path) -> None:
+    """reon-ocpp of a station without certificates (security profile 1) never loads cryptography (~8 MB)."""
+    done = subprocess.run([sys.executable, "-c", _STORE_PROBE, str(tmp_path)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, check=True)
+    assert done.stdout.split() == ["[]", "None", "False"]
