@@ -286,18 +286,22 @@ def contract_modules() -> list[str]:
     return [*names, *FIXED_CONTRACT_MODULES[1:]]
 
 
+def _load(module_name: str) -> None:
+    try:
+        contract = importlib.import_module(module_name).CONTRACT
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            return  # a package without a contract module, or a part not installed
+        raise
+    _loaded.setdefault(contract.service, contract)
+
+
 def all_contracts() -> dict[str, Contract]:
     """Every installed contract by service name (the bus first, the simulator last)."""
     global _discovered
     if not _discovered:
         for module_name in contract_modules():
-            try:
-                contract = importlib.import_module(module_name).CONTRACT
-            except ModuleNotFoundError as exc:
-                if exc.name is not None and module_name.startswith(exc.name):
-                    continue  # a package without a contract module, or a part not installed
-                raise
-            _loaded.setdefault(contract.service, contract)
+            _load(module_name)
         _discovered = True
     return dict(_loaded)
 
@@ -309,6 +313,11 @@ def register_contract(contract: Contract) -> None:
 
 def load_contract(service: str) -> Contract | None:
     """The declared contract of a service, or None when that service is not installed."""
-    if service not in _loaded:
-        all_contracts()
+    if service not in _loaded and not _discovered:
+        # in convention order, stopping at the first that declares it: a service asking for its peers' contracts
+        # imports only those (not the simulator's, which pulls in the MCU protocol's protobuf)
+        for module_name in contract_modules():
+            _load(module_name)
+            if service in _loaded:
+                break
     return _loaded.get(service)

@@ -19,6 +19,7 @@ class Program:
     on_bus: bool = True  # beats a heartbeat on the bus (the development CSMS does not)
     config_check: str | None = None  # "module:function(config)" raising ConfigError, run by `reonctl up`
     # (the sim's also makes the simulated manufacturer's root, so every service finds it at start)
+    asyncio_tls: bool = True  # False: its event loop never speaks TLS, so asyncio is imported without ssl
     scheduling: Scheduling = NORMAL  # applied by the program itself at start (station/scheduling.py)
 
 
@@ -27,14 +28,20 @@ PROGRAMS = (
     # the simulator stands for hardware with CPUs of its own; the development CSMS for a remote server
     Program("sim", "sim.main", 20, sim_only=True, config_check="sim.firmware_images:prepare"),
     Program("csms", "sim.csms", 20, sim_only=True, on_bus=False, scheduling=BACKGROUND),
-    Program("evse_io", "services.evse_io.service", 100, scheduling=SAFETY),
-    Program("meter", "services.meter.service", 100),
-    Program("modem", "services.modem.service", 100),
+    Program("evse_io", "services.evse_io.service", 100, asyncio_tls=False, scheduling=SAFETY),
+    Program("meter", "services.meter.service", 100),  # pymodbus imports ssl itself: nothing to save
+    Program("modem", "services.modem.service", 100, asyncio_tls=False),
     Program("ocpp", "services.ocpp_client.service", 110, scheduling=BACKGROUND,
             config_check="services.ocpp_client.provisioning.station_file:check"),
-    Program("firmware", "services.firmware.service", 110, scheduling=BACKGROUND),
+    Program("firmware", "services.firmware.service", 110, asyncio_tls=False,  # TLS only in its download thread
+            scheduling=BACKGROUND),
     Program("metrics", "services.metrics.service", 120, scheduling=BACKGROUND),  # only with [metrics] enabled
 )
+
+
+def environment(program: Program) -> dict[str, str]:
+    """What a program's environment adds to REON_CONFIG (see station/asyncio_tls.py)."""
+    return {} if program.asyncio_tls else {"REON_ASYNCIO_TLS": "0"}
 
 
 def installed(module: str) -> bool:

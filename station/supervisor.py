@@ -14,7 +14,7 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from station.config import StationConfig
-from station.programs import configured_programs
+from station.programs import configured_programs, environment
 from station.storage import private_dir
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -31,7 +31,8 @@ def render(config: StationConfig, *, foreground: bool = False) -> str:
         "python": sys.executable, "workdir": str(DEPLOY.parent),
     }
     program_tmpl = Template((DEPLOY / "program.conf.tmpl").read_text())
-    programs = "".join(program_tmpl.substitute(common, name=p.name, module=p.module, priority=p.priority)
+    programs = "".join(program_tmpl.substitute(common, name=p.name, module=p.module, priority=p.priority,
+                                               env="".join(f',{k}="{v}"' for k, v in environment(p).items()))
                        for p in configured_programs(config))
     return Template((DEPLOY / "supervisord.conf.tmpl").read_text()).substitute(
         common, station_id=config.station.id, nodaemon="true" if foreground else "false", programs=programs)

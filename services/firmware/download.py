@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ftplib
-import hashlib
-import http.client
 import json
 import os
 import shutil
 import socket
-import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urljoin, urlsplit
+
+if TYPE_CHECKING:
+    import http.client
+    import ssl
 
 READ_BYTES = 64 * 1024    # per network read: below malloc's mmap threshold, so no mmap/munmap per read
 WRITE_BUFFER_BYTES = 1 << 20
@@ -60,14 +60,22 @@ class DownloadResult:
 
 def tls_context(ca_file: str | Path | None) -> ssl.SSLContext:
     """A client context that verifies the server against `ca_file`, or the system trust store."""
+    import ssl  # imported by the first TLS transfer, not at start (station/asyncio_tls.py)
+
     context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 
+def new_sha256() -> Any:
+    import hashlib  # OpenSSL's libcrypto (~4 MB RSS): loaded by the first download, not at the service's start
+
+    return hashlib.sha256()
+
+
 def sha256_file(path: Path, limit: int | None = None) -> Any:
     """SHA-256 of a file (or of its first `limit` bytes), read in chunks."""
-    hasher = hashlib.sha256()
+    hasher = new_sha256()
     remaining = limit
     with open(path, "rb") as f:
         while remaining is None or remaining > 0:
@@ -123,6 +131,10 @@ class Download:
             size = self.dest.stat().st_size
             self.done_bytes = self.total_bytes = size
             return DownloadResult(self.dest, size, sha256_file(self.dest).digest(), size)
+        import ftplib  # the clients are imported by the first transfer, not at the service's start
+        import http.client
+        import ssl
+
         try:
             self._http() if scheme in ("http", "https") else self._ftp()
         except DownloadError:
@@ -179,7 +191,7 @@ class Download:
             raise DownloadError(f"not enough free space for {self.total_bytes - offset} more bytes in"
                                 f" {self.part.parent}", permanent=True)
         self._resumed_from = offset
-        self._hasher = sha256_file(self.part, offset) if offset else hashlib.sha256()
+        self._hasher = sha256_file(self.part, offset) if offset else new_sha256()
         self.done_bytes = offset
         with open(self.part, "r+b" if offset else "wb", buffering=WRITE_BUFFER_BYTES) as f:
             f.seek(offset)
@@ -215,6 +227,8 @@ class Download:
 
     # -- HTTP(S) ---------------------------------------------------------------------------------------
     def _http(self) -> None:
+        import http.client
+
         offset, meta = self._resume_point()
         url = self.url
         for _ in range(MAX_REDIRECTS + 1):
@@ -277,6 +291,8 @@ class Download:
 
     # -- FTP(S) ----------------------------------------------------------------------------------------
     def _ftp(self) -> None:
+        import ftplib
+
         parts = urlsplit(self.url)
         offset, meta = self._resume_point()
         ftp = ftplib.FTP_TLS(context=tls_context(self.ca_file)) if parts.scheme == "ftps" else ftplib.FTP()

@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import ftplib
-import http.client
 import re
 import socket
-import ssl
-import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,6 +89,8 @@ def filtered_lines(f: BinaryIO, oldest: float | None, latest: float | None) -> I
 def build_archive(files: list[Path], dest: Path, *, oldest: float | None = None,
                   latest: float | None = None) -> Path:
     """Write `dest` (.tar.gz), one member per log file, filtered to the time range when one is given."""
+    import tarfile  # imported by the first upload, not at the service's start
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     scratch = dest.with_name(dest.name + ".member")
     with tarfile.open(dest, "w:gz") as tar:
@@ -132,6 +130,9 @@ class Upload:
         scheme = urlsplit(self.url).scheme.lower()
         if scheme not in SCHEMES:
             raise UploadError(f"unsupported scheme {scheme!r}", "NotSupportedOperation", permanent=True)
+        import ftplib  # the clients are imported by the first upload, not at the service's start
+        import http.client
+
         try:
             self._http() if scheme in ("http", "https") else self._ftp()
         except UploadError:
@@ -151,6 +152,8 @@ class Upload:
                 write(chunk)  # type: ignore[operator]
 
     def _http(self) -> None:
+        import http.client
+
         parts = urlsplit(self.url)
         target = (parts.path or "/") + (quote(self.path.name) if (parts.path or "/").endswith("/") else "")
         target += f"?{parts.query}" if parts.query else ""
@@ -188,6 +191,9 @@ class Upload:
         raise UploadError(message, permanent=400 <= status < 500 and status not in (408, 429))
 
     def _ftp(self) -> None:
+        import ftplib
+        import ssl
+
         parts = urlsplit(self.url)
         path = unquote(parts.path) or "/"
         if path.endswith("/"):

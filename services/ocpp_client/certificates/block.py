@@ -15,10 +15,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from typing import TYPE_CHECKING, Any
 
 from services.ocpp_client.certificates.handlers import CertificateHandlers
 from services.ocpp_client.certificates.link_plan import LinkPlan
@@ -29,6 +26,9 @@ from services.ocpp_client.certificates.variables import MAX_CERTIFICATE_ENTRIES
 from services.ocpp_client.device_model.model import DeviceModel
 from services.ocpp_client.store import kv_get, kv_set
 from station.config import Csms
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 log = logging.getLogger("reon.ocpp.certificates")
 
@@ -114,6 +114,8 @@ class Certificates:
 
     def manufacturer_roots(self) -> list[str]:
         """The installed ManufacturerRootCertificates as PEM (what the firmware service trusts besides its own)."""
+        from cryptography.hazmat.primitives import serialization
+
         return [cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
                 for cert in self.store.roots("ManufacturerRootCertificate")]
 
@@ -156,6 +158,9 @@ class Certificates:
                     self._install(cert_type, cert)
         station_digest = f"{digests.get('station_cert')}/{digests.get('station_key')}"
         if csms.client_cert and csms.client_key and done.get("station") != station_digest:
+            from cryptography import x509  # only when there is something to parse: not at every start
+            from cryptography.hazmat.primitives import serialization
+
             try:
                 chain = x509.load_pem_x509_certificates(Path(csms.client_cert).read_bytes())
                 key = serialization.load_pem_private_key(Path(csms.client_key).read_bytes(), password=None)
@@ -183,6 +188,8 @@ def _digest(path: Path) -> str | None:
 
 
 def _certs(path: Path) -> list[x509.Certificate]:
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificates(Path(path).read_bytes())
     except (OSError, ValueError) as exc:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any
 
 from services.ocpp_client.certificates import hash_data
 from services.ocpp_client.certificates.store import ROOT_TYPES, CertificateStore, StoreError
 from services.ocpp_client.certificates.validation import CertificateInvalid, check_root, parse_pem_chain
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 log = logging.getLogger("reon.ocpp.certificates")
 

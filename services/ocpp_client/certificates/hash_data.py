@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+if TYPE_CHECKING:
+    from cryptography import x509
 
 HASH_ALGORITHMS = {"SHA256": "sha256", "SHA384": "sha384", "SHA512": "sha512"}
 DEFAULT_ALGORITHM = "SHA256"
@@ -28,6 +27,8 @@ def _der_length(data: bytes, at: int) -> tuple[int, int]:
 
 def public_key_bits(cert: x509.Certificate) -> bytes:
     """The subjectPublicKey BIT STRING content of `cert` (what RFC 6960 issuerKeyHash hashes)."""
+    from cryptography.hazmat.primitives import serialization
+
     spki = cert.public_key().public_bytes(serialization.Encoding.DER,
                                           serialization.PublicFormat.SubjectPublicKeyInfo)
     _, at = _der_length(spki, 1)  # inside the outer SEQUENCE
@@ -46,6 +47,8 @@ def serial_hex(serial_number: int) -> str:
 
 def find_issuer(cert: x509.Certificate, candidates: Iterable[x509.Certificate]) -> x509.Certificate | None:
     """The candidate that issued `cert` (name matches and the signature verifies); a self-signed cert is its own."""
+    from cryptography.exceptions import InvalidSignature
+
     for candidate in (cert, *candidates):
         if candidate.subject != cert.issuer:
             continue
@@ -61,6 +64,8 @@ def certificate_hash_data(cert: x509.Certificate, issuer: x509.Certificate | Non
                           algorithm: str = DEFAULT_ALGORITHM) -> dict[str, str]:
     """CertificateHashDataType of `cert`. Without a known issuer, the authority key identifier stands in for
     the issuer key hash (REON's best effort: the issuer is then not installed on the station)."""
+    from cryptography import x509
+
     name = HASH_ALGORITHMS[algorithm]
     if issuer is not None:
         key_hash = hashlib.new(name, public_key_bits(issuer)).hexdigest()

@@ -14,16 +14,14 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING, Any
 
 from services.ocpp_client.certificates.store import STATION_TYPE, CertificateStore, StoreError
 from services.ocpp_client.certificates.validation import CertificateInvalid, parse_pem_chain, verify_chain
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 log = logging.getLogger("reon.ocpp.certificates")
 
@@ -40,6 +38,8 @@ Sleep = Callable[[float], Awaitable[None]]
 
 def new_key(key_type: str) -> PrivateKeyTypes:
     """A fresh key pair: EC P-256 (≥ 224 bits) or RSA 2048 (A00 key sizes)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     if key_type == "RSA":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return ec.generate_private_key(ec.SECP256R1())
@@ -47,6 +47,10 @@ def new_key(key_type: str) -> PrivateKeyTypes:
 
 def build_csr(key: PrivateKeyTypes, organization_name: str, serial_number: str) -> str:
     """PEM CSR with subject O = organization name, CN = serial number, signed with SHA-256."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, serial_number)]
     if organization_name:
         attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization_name))
@@ -55,6 +59,8 @@ def build_csr(key: PrivateKeyTypes, organization_name: str, serial_number: str) 
 
 
 def _same_key(cert: x509.Certificate, key: PrivateKeyTypes) -> bool:
+    from cryptography.hazmat.primitives import serialization
+
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     return (cert.public_key().public_bytes(serialization.Encoding.DER, spki)
             == key.public_key().public_bytes(serialization.Encoding.DER, spki))
@@ -191,6 +197,8 @@ class CertificateRenewal:
             await self._sleep(check_interval_s)
 
     def _check_subject(self, cert: x509.Certificate) -> None:
+        from cryptography.x509.oid import NameOID
+
         names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         if not names or names[0].value != self._serial_number:
             raise CertificateInvalid(f"subject CN is not the station's serial number {self._serial_number}")

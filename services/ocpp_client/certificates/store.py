@@ -21,13 +21,14 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from typing import TYPE_CHECKING
 
 from services.ocpp_client.store import atomic
 from station.files import fsync_dir, write_atomically
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 log = logging.getLogger("reon.ocpp.certificates")
 
@@ -76,14 +77,20 @@ class StoredCertificate:
 
 
 def _fingerprint(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def _pem(chain: Sequence[x509.Certificate]) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in chain)
 
 
 def key_pem(key: PrivateKeyTypes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -103,7 +110,8 @@ class CertificateStore:
 
     # ---- reading ----------------------------------------------------------------------------------------
     def entries(self, types: Iterable[str] | None = None, *, state: str = "active") -> list[StoredCertificate]:
-        """Installed certificates (of `types`, when given) in install order."""
+        """Installed certificates (of `types`, when given) in install order (cryptography imported only to parse
+        one: a store with none, e.g. security profile 1, never loads it)."""
         rows = self._conn.execute(
             "SELECT id, certificate_type, state, cert_file, key_file, installed_at FROM certificates"
             " WHERE state=? ORDER BY id", (state,)).fetchall()
@@ -114,6 +122,8 @@ class CertificateStore:
                 continue
             chain: tuple[x509.Certificate, ...] = ()
             if cert_file:
+                from cryptography import x509
+
                 try:
                     chain = tuple(x509.load_pem_x509_certificates((self.directory / cert_file).read_bytes()))
                 except (OSError, ValueError) as exc:
@@ -141,6 +151,8 @@ class CertificateStore:
         return path if path.exists() else None
 
     def load_key(self, entry: StoredCertificate) -> PrivateKeyTypes:
+        from cryptography.hazmat.primitives import serialization
+
         if entry.key_file is None:
             raise StoreError(f"entry {entry.entry_id} has no private key")
         return serialization.load_pem_private_key(entry.key_file.read_bytes(), password=None)
@@ -184,6 +196,8 @@ class CertificateStore:
             self._unlink(files)
 
     def csr_key(self, cert_type: str = STATION_TYPE) -> PrivateKeyTypes | None:
+        from cryptography.hazmat.primitives import serialization
+
         row = self._conn.execute("SELECT key_file FROM certificates WHERE state='csr' AND certificate_type=?",
                                  (cert_type,)).fetchone()
         if row is None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+if TYPE_CHECKING:
+    from cryptography import x509
 
 MAX_CHAIN_DEPTH = 6
 
@@ -19,6 +20,8 @@ class CertificateInvalid(Exception):
 
 def parse_pem_chain(text: str, *, max_bytes: int) -> list[x509.Certificate]:
     """Certificates of a PEM text, leaf first; CertificateInvalid when it is too long or holds none."""
+    from cryptography import x509
+
     data = text.encode("utf-8", "replace")
     if len(data) > max_bytes:
         raise CertificateInvalid(f"{len(data)} bytes, more than the {max_bytes} allowed")
@@ -42,6 +45,8 @@ def check_period(cert: x509.Certificate, now: dt.datetime) -> None:
 
 
 def is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
+
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
@@ -56,6 +61,8 @@ def check_root(cert: x509.Certificate, now: dt.datetime) -> None:
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     if cert.issuer != issuer.subject:
         return False
     try:
