@@ -24,10 +24,16 @@ from typing import Any
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from services.ocpp_client.link.connection_settings import ActiveSettings, ConnectionSettings, RetryBackOff
+from services.ocpp_client.link.connection_settings import (
+    ActiveSettings,
+    ConnectionSettings,
+    RetryBackOff,
+    authorization_header,
+    client_tls_context,
+    security_event_for,
+)
 from services.ocpp_client.link.direct_replies import DirectReplies, ReplySink
 from services.ocpp_client.link.rpc_errors import NotConnected
-from services.ocpp_client.link.security_profile import authorization_header, client_tls_context, security_event_for
 from station.logs import HideAuthorization
 
 __all__ = ["SUBPROTOCOL", "Connection", "ConnectionSettings", "LinkStats", "LinkUp", "RetryBackOff"]

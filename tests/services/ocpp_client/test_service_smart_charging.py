@@ -5,6 +5,7 @@ on its own in tests/services/evse_io/test_charging.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -196,5 +197,8 @@ async def test_profiles_survive_a_restart_of_the_ocpp_service_and_apply_while_of
         assert state["current_limit_source"] == {**SOURCE, "purpose": "TxDefaultProfile", "profile_id": 4}
         shown = await probe.call("ocpp", "profiles", {"evse": 1})
         assert [p["id"] for p in shown["evses"][0]["profiles"]] == [4]
+        async with asyncio.timeout(WAIT_S):  # the limiter records the limit once evse_io's reply is in, which
+            while shown["evses"][0]["limit"] is None:  # may come after evse_io's state reached the probe
+                shown = await probe.call("ocpp", "profiles", {"evse": 1})
         assert shown["evses"][0]["limit"]["current_a"] == 12.0
         assert shown["evses"][0]["composite"]["chargingSchedulePeriod"][0]["limit"] == 12.0

@@ -13,7 +13,7 @@ from cryptography import x509
 
 from services.ocpp_client.certificates.network_profiles import ConnectionPlan, NetworkProfiles, parse_priority
 from services.ocpp_client.certificates.store import CertificateStore
-from services.ocpp_client.link.security_profile import client_tls_context
+from services.ocpp_client.link.connection_settings import client_tls_context
 from services.ocpp_client.store import open_store
 from tests.pki import make_pki, server_tls_context
 from tests.services.ocpp_client.certificates.pki_tools import issue

@@ -7,7 +7,7 @@ import ssl
 
 import pytest
 
-from services.ocpp_client.link.security_profile import security_event_for
+from services.ocpp_client.link.connection_settings import security_event_for
 from tests.pki import Pki, server_tls_context
 from tests.services.ocpp_client.csms_stub import PASSWORD, MakeStation, RawCsms, station_settings
 
