@@ -3,8 +3,9 @@
 Publishes through the broker's XSUB side and subscribes on its XPUB side. The PUB and SUB sockets are
 plain zmq sockets driven by the event loop (the SUB socket's FD is watched with add_reader and drained in
 batches), far cheaper per message than a future per receive; commands use zmq.asyncio (bus/rpc.py).
-It remembers the last body of every state it published and re-publishes all of it when it sees a new
-broker session (the broker was restarted and lost its cache), so caches refill at once.
+It remembers the last body of every state it published and re-publishes all of it, after a heartbeat, when
+it sees a new broker session (the broker was restarted and lost its cache and its liveness table), so both
+refill at once.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class BusClient:
         self._callbacks: list[asyncio.Task[None]] = []
         self._reading = False
         self._pending_beat: Envelope | None = None
+        self.beat_problems: list[str] | None = None  # the problems our last heartbeat carried (None: never beat)
         self._topics: dict[tuple[str, str], bytes] = {}
 
     # -- life ------------------------------------------------------------------------------------------
@@ -165,7 +167,9 @@ class BusClient:
         return await self.publish("evt", name, body)
 
     async def heartbeat(self) -> None:
-        await self.publish("hb", "", {"pid": os.getpid(), "started": self.started, "problems": health.problems()})
+        problems = health.problems()
+        await self.publish("hb", "", {"pid": os.getpid(), "started": self.started, "problems": problems})
+        self.beat_problems = problems
 
     async def republish_all(self) -> None:
         """Send every state this process has published again (periodic refresh, broker restart)."""
@@ -243,6 +247,8 @@ class BusClient:
                 log.info("broker restarted (session %s): re-publishing %d states", env.session,
                          len(self.published_state))
             self.broker_session = env.session
+            if self.beat_problems is not None:  # a service (not a viewer): the new broker's table has it at once
+                await self.heartbeat()
             await self.republish_all()
 
     # -- commands --------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 A service subclasses `Service`, declares `contract`, implements `start`/`stop` (and `run` if it has a main
 loop) and one `cmd_<name>` coroutine per command. The runtime loads the station config (bad config: exit 2
-with one line naming the key), logs to stdout, beats the heartbeat at 1 Hz, re-publishes all state every
-30 s and serves the commands. A contract command without a handler stops the start (exit 3).
+with one line naming the key), logs to stdout, beats the heartbeat every `[bus] heartbeat_s` (and at once when
+its problems change, checked with the disk), re-publishes all state every 30 s and serves the commands.
+A contract command without a handler stops the start (exit 3).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from station.config import ConfigError, StationConfig, load_config
 from station.logs import setup_logging
 from station.storage import StorageError
 
-HEARTBEAT_S = 1.0
 REPUBLISH_S = 30.0
 STOP_BUDGET_S = 1.5
 DISK_CHECK_S = 10.0
@@ -78,15 +78,17 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: float = HEARTBEAT_S,
+async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: float | None = None,
                   republish_s: float = REPUBLISH_S) -> AsyncIterator[Service]:
-    """Run one service in this event loop (used by `main` and by tests)."""
+    """Run one service in this event loop (used by `main` and by tests; heartbeat_s: `[bus] heartbeat_s`)."""
     bus = BusClient(config.paths.run_dir, cls.contract.service, contract=cls.contract)
     await bus.start()
     health.check_disk(config.paths.data_dir)
 
     async def check_disk() -> None:
         await asyncio.to_thread(health.check_disk, config.paths.data_dir)  # statvfs off the event loop
+        if health.problems() != bus.beat_problems:  # a new or cleared problem shows now, not at the next beat
+            await bus.heartbeat()
 
     try:
         service = cls(config, bus)
@@ -99,8 +101,10 @@ async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: flo
     try:
         await rpc.start()
         await service.start()
+        if health.problems() != bus.beat_problems:  # e.g. a database set aside while starting
+            await bus.heartbeat()
         tasks = [
-            asyncio.create_task(_every(heartbeat_s, bus.heartbeat), name="heartbeat"),
+            asyncio.create_task(_every(heartbeat_s or config.bus.heartbeat_s, bus.heartbeat), name="heartbeat"),
             asyncio.create_task(_every(republish_s, bus.republish_all), name="republish"),
             asyncio.create_task(_every(DISK_CHECK_S, check_disk), name="disk"),
             asyncio.create_task(service.run(), name=f"{cls.contract.service}-run"),
@@ -177,7 +181,7 @@ async def _degraded(cls: type[Service], config: StationConfig, problem: str,
         loop.add_signal_handler(sig, stop.set)
     bus = BusClient(config.paths.run_dir, cls.contract.service, contract=cls.contract)
     await bus.start()
-    beating = asyncio.create_task(_every(HEARTBEAT_S, bus.heartbeat))
+    beating = asyncio.create_task(_every(config.bus.heartbeat_s, bus.heartbeat))
     try:
         await bus.heartbeat()
         with contextlib.suppress(TimeoutError):
