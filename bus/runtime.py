@@ -3,7 +3,7 @@
 A service subclasses `Service`, declares `contract`, implements `start`/`stop` (and `run` if it has a main
 loop) and one `cmd_<name>` coroutine per command. The runtime loads the station config (bad config: exit 2
 with one line naming the key), logs to stdout, beats the heartbeat every `[bus] heartbeat_s` (and at once when
-its problems change, checked with the disk), re-publishes all state every 30 s and serves the commands.
+its problems change), re-publishes all state every 30 s and serves the commands.
 A contract command without a handler stops the start (exit 3).
 """
 
@@ -87,8 +87,6 @@ async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: flo
 
     async def check_disk() -> None:
         await asyncio.to_thread(health.check_disk, config.paths.data_dir)  # statvfs off the event loop
-        if health.problems() != bus.beat_problems:  # a new or cleared problem shows now, not at the next beat
-            await bus.heartbeat()
 
     try:
         service = cls(config, bus)
@@ -101,10 +99,8 @@ async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: flo
     try:
         await rpc.start()
         await service.start()
-        if health.problems() != bus.beat_problems:  # e.g. a database set aside while starting
-            await bus.heartbeat()
         tasks = [
-            asyncio.create_task(_every(heartbeat_s or config.bus.heartbeat_s, bus.heartbeat), name="heartbeat"),
+            asyncio.create_task(_beat(bus, heartbeat_s or config.bus.heartbeat_s), name="heartbeat"),
             asyncio.create_task(_every(republish_s, bus.republish_all), name="republish"),
             asyncio.create_task(_every(DISK_CHECK_S, check_disk), name="disk"),
             asyncio.create_task(service.run(), name=f"{cls.contract.service}-run"),
@@ -129,6 +125,28 @@ def _on_run_done(service: Service, task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         service.log.error("main loop crashed: %r", task.exception(), exc_info=task.exception())
         service.failed.set()
+
+
+async def _beat(bus: BusClient, period_s: float) -> None:
+    """The heartbeat every period_s, and at once when this process's problems change (a new one, or one
+    cleared, shows in `reonctl status` now, not a period later)."""
+    changed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    remove = health.on_change(lambda: loop.call_soon_threadsafe(changed.set))  # health may change in a thread
+    try:
+        if health.problems() != bus.beat_problems:  # e.g. a database set aside while the service started
+            await bus.heartbeat()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(period_s):
+                    await changed.wait()
+            changed.clear()
+            try:
+                await bus.heartbeat()
+            except Exception:
+                logging.getLogger("bus.runtime").exception("heartbeat failed")
+    finally:
+        remove()
 
 
 async def _every(period_s: float, action: Any) -> None:
