@@ -31,6 +31,8 @@ from station import health
 
 log = logging.getLogger("bus.client")
 
+REJOIN_WAIT_S = 5.0  # how long a service beats quickly to be heard by a broker it has just met
+
 Callback = Callable[[str, Envelope], Awaitable[None] | None]
 
 
@@ -86,6 +88,8 @@ class BusClient:
         self._callbacks: list[asyncio.Task[None]] = []
         self._reading = False
         self._pending_beat: Envelope | None = None
+        self._joined = False  # start() was heard by the broker: the first broker session we see lost nothing
+        self._started = asyncio.Event()
         self.beat_problems: list[str] | None = None  # the problems our last heartbeat carried (None: never beat)
         self._topics: dict[tuple[str, str], bytes] = {}
 
@@ -105,11 +109,22 @@ class BusClient:
         self.pub.connect(endpoints.publish_endpoint(self.run_dir))
         self.sub.connect(endpoints.subscribe_endpoint(self.run_dir))
         self.sub.setsockopt(zmq.SUBSCRIBE, b"bus.hb")
-        own_hb = self.subscribe(f"{self.src}.hb")
         loop = asyncio.get_running_loop()
         loop.add_reader(self.sub.getsockopt(zmq.FD), self._drain)
         self._reading = True
         loop.call_soon(self._drain)
+        try:
+            self._joined = await self._beat_until_heard(wait_s)
+        finally:
+            self._started.set()
+        if not self._joined:
+            log.warning("broker not answering at %s; going on, the bus reconnects by itself", self.run_dir)
+        return self._joined
+
+    async def _beat_until_heard(self, wait_s: float) -> bool:
+        """Beat until our own heartbeat comes back through the broker: it is in the liveness table, and our
+        PUB socket is connected (what we publish next is not dropped)."""
+        own_hb = self.subscribe(f"{self.src}.hb")
         deadline = time.monotonic() + wait_s
         try:
             while time.monotonic() < deadline:
@@ -119,7 +134,6 @@ class BusClient:
                     return True
                 except TimeoutError:
                     continue
-            log.warning("broker not answering at %s; going on, the bus reconnects by itself", self.run_dir)
             return False
         finally:
             own_hb.close()
@@ -246,9 +260,12 @@ class BusClient:
             if self.broker_session is not None:
                 log.info("broker restarted (session %s): re-publishing %d states", env.session,
                          len(self.published_state))
-            self.broker_session = env.session
-            if self.beat_problems is not None:  # a service (not a viewer): the new broker's table has it at once
-                await self.heartbeat()
+            first, self.broker_session = self.broker_session is None, env.session
+            await self._started.wait()
+            if first and self._joined:
+                return
+            if self.beat_problems is not None:  # a service (not a viewer): in the new broker's table at once
+                await self._beat_until_heard(REJOIN_WAIT_S)
             await self.republish_all()
 
     # -- commands --------------------------------------------------------------------------------------
