@@ -149,11 +149,12 @@ class MeterChannel:
             self.service.log.info("EVSE %d meter: answering, link %s", self.evse_id, link)
         self.published_link = link
         fault = "energy_went_backwards" if self.health.energy_went_backwards else None
-        counters = asdict(self.bus.counters(self.meter.unit_id))
-        key = (link, fault, self.last_sample is None, *(v for k, v in counters.items() if k != "reads_ok"))
+        counts = self.bus.counters(self.meter.unit_id)
+        key = (link, fault, self.last_sample is None, *(v for k, v in vars(counts).items() if k != "reads_ok"))
         if key == self._published_key and now - self._published_at < STATE_REFRESH_S:
             return
         self._published_key, self._published_at = key, now
+        counters = asdict(counts)
         await self.service.publish_state(f"meter.{self.evse_id}", {
             "model": self.meter.model,
             "unit_id": self.meter.unit_id,
