@@ -8,9 +8,9 @@ period and at once for a new subscription to `bus.hb`: a client that reconnects 
 of it without waiting a period, and beats and re-publishes its state. Only what the broker itself needs is
 decoded: the topic frame of every message, the envelope of state messages (cached) and heartbeats (liveness);
 events are forwarded as they came, after a size and map-marker check (subscribers decode and check each
-envelope themselves). The broker also serves
-`snapshot`, in pages, on its own RPC socket for `reonctl status`. Malformed frames are dropped, counted and
-logged once per reason; nothing a peer sends can stop the loop.
+envelope themselves). The broker also serves `snapshot`, in pages, on its own RPC socket for `reonctl
+status`. Malformed frames are dropped, counted and logged once per reason; nothing a peer sends can stop the
+loop.
 """
 
 from __future__ import annotations
