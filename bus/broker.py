@@ -2,12 +2,15 @@
 
 XSUB/XPUB forwarding with a bounded Last Value Cache (zguide ch. 5, bus/last_value_cache.py): the last message
 of every `state` topic is kept and replayed to each new subscription whose prefix matches (XPUB_VERBOSE passes
-every subscription through). Heartbeats (`<service>.hb`) feed the liveness table published as
-`bus.state.services`. Only what the broker itself needs is decoded: the topic frame of every message, the
-envelope of state messages (cached) and heartbeats (liveness); events are forwarded as they came, after a size
-and map-marker check (subscribers decode and check each envelope themselves). The broker also serves
-`snapshot`, in pages, on its own RPC socket for `reonctl status`. Malformed frames are dropped, counted and
-logged once per reason; nothing a peer sends can stop the loop.
+every subscription through). Heartbeats (`<service>.hb`, every `[bus] heartbeat_s`) feed the liveness table
+published as `bus.state.services` (a service is dead after 3 missed beats). The broker beats too, on the same
+period and at once for a new subscription to `bus.hb`: a client that reconnects to a restarted broker learns
+of it without waiting a period, and beats and re-publishes its state. Only what the broker itself needs is
+decoded: the topic frame of every message, the envelope of state messages (cached) and heartbeats (liveness);
+events are forwarded as they came, after a size and map-marker check (subscribers decode and check each
+envelope themselves). The broker also serves `snapshot`, in pages, on its own RPC socket for `reonctl
+status`. Malformed frames are dropped, counted and logged once per reason; nothing a peer sends can stop the
+loop.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ log = logging.getLogger("bus.broker")
 
 MAX_PROBLEMS = 8
 MAX_PROBLEM_CHARS = 300
-HEARTBEAT_S = 1.0
+HEARTBEAT_S = 10.0  # the default of `[bus] heartbeat_s`; tests run brokers with 0.1–0.2 s
 MISSED_BEATS = 3
-TABLE_REFRESH_S = 5.0
+TABLE_REFRESH_S = 5.0  # the tables go out on change, and at least this often or every beat if that is longer
+_BEAT_TOPIC = b"bus.hb"
 DRAIN_BATCH = 500
 # first byte of a msgpack map: fixmap 0x80–0x8f, map16 0xde, map32 0xdf
 _MAP_MARKERS = frozenset((*range(0x80, 0x90), 0xDE, 0xDF))
@@ -50,6 +54,7 @@ class Broker:
         self.run_dir = endpoints.ensure_run_dir(run_dir)
         self.heartbeat_s = heartbeat_s
         self.dead_after_s = heartbeat_s * missed_beats
+        self.table_refresh_s = max(TABLE_REFRESH_S, heartbeat_s)
         self.stamper = Stamper("bus")
         self.started = time.time()
         self.cache = LastValueCache(max_topic_bytes=max_topic_bytes, budget_bytes=cache_budget_bytes)
@@ -104,7 +109,7 @@ class Broker:
                     next_beat = now + self.heartbeat_s
                 if now >= next_table:
                     self._publish_tables(xpub)
-                    next_table = now + TABLE_REFRESH_S
+                    next_table = now + self.table_refresh_s
                 timeout_ms = max(0, min(next_beat, next_table) - time.monotonic()) * 1000
                 events = dict(poller.poll(timeout_ms))  # no wake-up between deadlines: idle means asleep
                 if xpub in events:  # subscriptions first: a subscriber that asked before a publish gets it
@@ -181,6 +186,8 @@ class Broker:
                 return
             if not msg or msg[0] != 1:
                 continue
+            if _BEAT_TOPIC.startswith(msg[1:]):  # a (re)connected client: tell it who we are now
+                self._publish(xpub, "hb", "", {"pid": os.getpid()})
             for frames in self.cache.matching(msg[1:]):
                 send_frames(xpub, frames)
 
@@ -343,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reon-bus: bad config: {exc}", file=sys.stderr)
         return 2
     scheduling.apply(scheduling_of("bus", config))
-    broker = Broker(config.paths.run_dir)
+    broker = Broker(config.paths.run_dir, heartbeat_s=config.bus.heartbeat_s)
     signal.signal(signal.SIGTERM, lambda *_: broker.stop())
     signal.signal(signal.SIGINT, lambda *_: broker.stop())
     broker.run()

@@ -3,8 +3,9 @@
 Publishes through the broker's XSUB side and subscribes on its XPUB side. The PUB and SUB sockets are
 plain zmq sockets driven by the event loop (the SUB socket's FD is watched with add_reader and drained in
 batches), far cheaper per message than a future per receive; commands use zmq.asyncio (bus/rpc.py).
-It remembers the last body of every state it published and re-publishes all of it when it sees a new
-broker session (the broker was restarted and lost its cache), so caches refill at once.
+It remembers the last body of every state it published and re-publishes all of it, after a heartbeat, when
+it sees a new broker session (the broker was restarted and lost its cache and its liveness table), so both
+refill at once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from bus.rpc import RpcClient
 from station import health
 
 log = logging.getLogger("bus.client")
+
+REJOIN_WAIT_S = 5.0  # how long a service beats quickly to be heard by a broker it has just met
 
 Callback = Callable[[str, Envelope], Awaitable[None] | None]
 
@@ -85,6 +88,9 @@ class BusClient:
         self._callbacks: list[asyncio.Task[None]] = []
         self._reading = False
         self._pending_beat: Envelope | None = None
+        self._joined = False  # start() was heard by the broker: the first broker session we see lost nothing
+        self._started = asyncio.Event()
+        self.beat_problems: list[str] | None = None  # the problems our last heartbeat carried (None: never beat)
         self._topics: dict[tuple[str, str], bytes] = {}
 
     # -- life ------------------------------------------------------------------------------------------
@@ -103,11 +109,22 @@ class BusClient:
         self.pub.connect(endpoints.publish_endpoint(self.run_dir))
         self.sub.connect(endpoints.subscribe_endpoint(self.run_dir))
         self.sub.setsockopt(zmq.SUBSCRIBE, b"bus.hb")
-        own_hb = self.subscribe(f"{self.src}.hb")
         loop = asyncio.get_running_loop()
         loop.add_reader(self.sub.getsockopt(zmq.FD), self._drain)
         self._reading = True
         loop.call_soon(self._drain)
+        try:
+            self._joined = await self._beat_until_heard(wait_s)
+        finally:
+            self._started.set()
+        if not self._joined:
+            log.warning("broker not answering at %s; going on, the bus reconnects by itself", self.run_dir)
+        return self._joined
+
+    async def _beat_until_heard(self, wait_s: float) -> bool:
+        """Beat until our own heartbeat comes back through the broker: it is in the liveness table, and our
+        PUB socket is connected (what we publish next is not dropped)."""
+        own_hb = self.subscribe(f"{self.src}.hb")
         deadline = time.monotonic() + wait_s
         try:
             while time.monotonic() < deadline:
@@ -117,7 +134,6 @@ class BusClient:
                     return True
                 except TimeoutError:
                     continue
-            log.warning("broker not answering at %s; going on, the bus reconnects by itself", self.run_dir)
             return False
         finally:
             own_hb.close()
@@ -165,7 +181,9 @@ class BusClient:
         return await self.publish("evt", name, body)
 
     async def heartbeat(self) -> None:
-        await self.publish("hb", "", {"pid": os.getpid(), "started": self.started, "problems": health.problems()})
+        problems = health.problems()
+        await self.publish("hb", "", {"pid": os.getpid(), "started": self.started, "problems": problems})
+        self.beat_problems = problems
 
     async def republish_all(self) -> None:
         """Send every state this process has published again (periodic refresh, broker restart)."""
@@ -242,7 +260,12 @@ class BusClient:
             if self.broker_session is not None:
                 log.info("broker restarted (session %s): re-publishing %d states", env.session,
                          len(self.published_state))
-            self.broker_session = env.session
+            first, self.broker_session = self.broker_session is None, env.session
+            await self._started.wait()
+            if first and self._joined:
+                return
+            if self.beat_problems is not None:  # a service (not a viewer): in the new broker's table at once
+                await self._beat_until_heard(REJOIN_WAIT_S)
             await self.republish_all()
 
     # -- commands --------------------------------------------------------------------------------------

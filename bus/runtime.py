@@ -2,8 +2,9 @@
 
 A service subclasses `Service`, declares `contract`, implements `start`/`stop` (and `run` if it has a main
 loop) and one `cmd_<name>` coroutine per command. The runtime loads the station config (bad config: exit 2
-with one line naming the key), logs to stdout, beats the heartbeat at 1 Hz, re-publishes all state every
-30 s and serves the commands. A contract command without a handler stops the start (exit 3).
+with one line naming the key), logs to stdout, beats the heartbeat every `[bus] heartbeat_s` (and at once when
+its problems change), re-publishes all state every 30 s and serves the commands.
+A contract command without a handler stops the start (exit 3).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from station.logs import setup_logging
 from station.programs import scheduling_of
 from station.storage import StorageError
 
-HEARTBEAT_S = 1.0
 REPUBLISH_S = 30.0
 STOP_BUDGET_S = 1.5
 DISK_CHECK_S = 10.0
@@ -79,9 +79,9 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: float = HEARTBEAT_S,
+async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: float | None = None,
                   republish_s: float = REPUBLISH_S) -> AsyncIterator[Service]:
-    """Run one service in this event loop (used by `main` and by tests)."""
+    """Run one service in this event loop (used by `main` and by tests; heartbeat_s: `[bus] heartbeat_s`)."""
     bus = BusClient(config.paths.run_dir, cls.contract.service, contract=cls.contract)
     await bus.start()
     health.check_disk(config.paths.data_dir)
@@ -101,7 +101,7 @@ async def running(cls: type[Service], config: StationConfig, *, heartbeat_s: flo
         await rpc.start()
         await service.start()
         tasks = [
-            asyncio.create_task(_every(heartbeat_s, bus.heartbeat), name="heartbeat"),
+            asyncio.create_task(_beat(bus, heartbeat_s or config.bus.heartbeat_s), name="heartbeat"),
             asyncio.create_task(_every(republish_s, bus.republish_all), name="republish"),
             asyncio.create_task(_every(DISK_CHECK_S, check_disk), name="disk"),
             asyncio.create_task(service.run(), name=f"{cls.contract.service}-run"),
@@ -126,6 +126,28 @@ def _on_run_done(service: Service, task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         service.log.error("main loop crashed: %r", task.exception(), exc_info=task.exception())
         service.failed.set()
+
+
+async def _beat(bus: BusClient, period_s: float) -> None:
+    """The heartbeat every period_s, and at once when this process's problems change (a new one, or one
+    cleared, shows in `reonctl status` now, not a period later)."""
+    changed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    remove = health.on_change(lambda: loop.call_soon_threadsafe(changed.set))  # health may change in a thread
+    try:
+        if health.problems() != bus.beat_problems:  # e.g. a database set aside while the service started
+            await bus.heartbeat()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(period_s):
+                    await changed.wait()
+            changed.clear()
+            try:
+                await bus.heartbeat()
+            except Exception:
+                logging.getLogger("bus.runtime").exception("heartbeat failed")
+    finally:
+        remove()
 
 
 async def _every(period_s: float, action: Any) -> None:
@@ -179,7 +201,7 @@ async def _degraded(cls: type[Service], config: StationConfig, problem: str,
         loop.add_signal_handler(sig, stop.set)
     bus = BusClient(config.paths.run_dir, cls.contract.service, contract=cls.contract)
     await bus.start()
-    beating = asyncio.create_task(_every(HEARTBEAT_S, bus.heartbeat))
+    beating = asyncio.create_task(_every(config.bus.heartbeat_s, bus.heartbeat))
     try:
         await bus.heartbeat()
         with contextlib.suppress(TimeoutError):

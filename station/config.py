@@ -117,6 +117,14 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class Bus:
+    """Liveness on the bus: every service and the broker beat every heartbeat_s; the broker marks a service
+    dead after 3 missed beats. A service that restarts, or meets a restarted broker, beats at once."""
+
+    heartbeat_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class StationConfig:
     path: Path
     station: Identity
@@ -128,6 +136,7 @@ class StationConfig:
     sim: Sim
     device_model: dict[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=lambda: Metrics(False, 9870, "127.0.0.1"))
+    bus: Bus = field(default_factory=Bus)
 
     def evse(self, evse_id: int) -> Evse:
         return next(e for e in self.evses if e.id == evse_id)
@@ -177,6 +186,7 @@ def load_config(path: str | Path | None = None) -> StationConfig:
         sim=sim,
         device_model=_device_model(root.table("device_model")),
         metrics=_metrics(root.table("metrics"), sim.enabled),
+        bus=_bus(root.table("bus")),
     )
     root.done()
     return config
@@ -302,6 +312,12 @@ def _metrics(t: Table, sim: bool) -> Metrics:
                       bind=t.str("bind", "127.0.0.1"))
     t.done()
     return metrics
+
+
+def _bus(t: Table) -> Bus:
+    bus = Bus(heartbeat_s=t.float("heartbeat_s", Bus.heartbeat_s, lo=0.05, hi=60))
+    t.done()
+    return bus
 
 
 def _device_model(t: Table) -> dict[str, Any]:

@@ -1,13 +1,15 @@
 """Problems of this process that a person must see: a corrupt database set aside, a disk running full.
 
-Each process keeps its own list; the service runtime sends it in every heartbeat, the broker keeps it in the
-liveness table, and `reonctl status` prints it. A problem is keyed, so it is reported once and cleared once.
+Each process keeps its own list; the service runtime sends it in every heartbeat (and beats at once when it
+changes: `on_change`), the broker keeps it in the liveness table, and `reonctl status` prints it. A problem is
+keyed, so it is reported once and cleared once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("station.health")
@@ -17,18 +19,35 @@ log = logging.getLogger("station.health")
 LOW_DISK_BYTES = 20 * 1024 * 1024
 
 _problems: dict[str, str] = {}
+_listeners: list[Callable[[], None]] = []
+
+
+def on_change(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call `listener()` after a problem is set, changed or cleared (in the thread that did it); returns the
+    function that removes it."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
 
 
 def report(key: str, text: str, *, logged: bool = False) -> None:
     """Set a problem (logged here when it is new or changed, unless the caller has `logged` it)."""
-    if _problems.get(key) != text and not logged:
+    changed = _problems.get(key) != text
+    if changed and not logged:
         log.warning("%s", text)
     _problems[key] = text
+    if changed:
+        _changed()
 
 
 def clear(key: str) -> None:
     if _problems.pop(key, None) is not None:
         log.info("cleared: %s", key)
+        _changed()
+
+
+def _changed() -> None:
+    for listener in list(_listeners):
+        listener()
 
 
 def problems() -> list[str]:

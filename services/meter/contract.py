@@ -51,7 +51,8 @@ CONTRACT = Contract(
               " degraded (answering, with a failed poll among the last 5, or its energy went backwards) | offline"
               " (no complete reading for offline_after_s); sample = the last good sample (its own read_at,"
               " never refreshed) or null; fault = energy_went_backwards while readings are refused; counters"
-              " per Modbus request. Published at start and after every poll."),
+              " per Modbus request. Published at start, when the link, the fault or an error counter changes, and"
+              " otherwise at most every 5 s (the latest sample and reads_ok; the samples are the events)."),
     ),
     events=(
         Topic("sample.{evse}", SAMPLE,

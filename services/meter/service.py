@@ -3,7 +3,10 @@
 Glue only: modbus_meter.py does the wire, link_health.py decides ok/degraded/offline. One MeterBus per
 serial port (the meters on it are told apart by unit id), one MeterChannel per EVSE with a poll loop and an
 offline watchdog, so a meter is reported offline on time even while the bus is busy with timeouts.
-A failed read never yields a sample: the state keeps the last good sample with its own read_at.
+A failed read never yields a sample: the state keeps the last good sample with its own read_at. Every good
+poll is a `sample` event; the state goes out when something but the sample and `reads_ok` changed (link,
+fault, an error counter) and otherwise at most every STATE_REFRESH_S, so an idle station does not pass two
+copies of every reading through the bus.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ MODEL_NAMES = {"SDM630": "sdm630", "SDM72D": "sdm72dm", "SDM120": "sdm120", "ABB
                "EM340": "em340"}
 MAX_REPLY_TIMEOUT_S = 1.0
 TRANSIENT_FAULTS = (MeterFault.CRC, MeterFault.BAD_RESPONSE)  # read_now tries once more after these
+STATE_REFRESH_S = 5.0  # the state's sample and reads_ok are at most this old while nothing else changes
 
 
 def sample_of(evse_id: int, reading: Reading) -> dict[str, Any]:
@@ -68,6 +72,8 @@ class MeterChannel:
         self.health = LinkHealth(meter.offline_after_s)
         self.last_sample: dict[str, Any] | None = None
         self.published_link: Link | None = None
+        self._published_key: tuple[Any, ...] | None = None
+        self._published_at = float("-inf")
         self._answered = asyncio.Event()
 
     async def read(self) -> dict[str, Any]:
@@ -132,7 +138,9 @@ class MeterChannel:
                 await self._answered.wait()
 
     async def publish_state(self) -> None:
-        link = self.health.link(time.monotonic())
+        """The state, when anything but the sample and reads_ok changed or STATE_REFRESH_S passed."""
+        now = time.monotonic()
+        link = self.health.link(now)
         if self.published_link not in (None, Link.OFFLINE) and link is Link.OFFLINE:
             self.service.log.warning("EVSE %d meter (unit %d on %s): offline, no reading for %.1f s",
                                      self.evse_id, self.meter.unit_id, self.bus.settings.port,
@@ -140,14 +148,21 @@ class MeterChannel:
         elif self.published_link is Link.OFFLINE and link is not Link.OFFLINE:
             self.service.log.info("EVSE %d meter: answering, link %s", self.evse_id, link)
         self.published_link = link
+        fault = "energy_went_backwards" if self.health.energy_went_backwards else None
+        counts = self.bus.counters(self.meter.unit_id)
+        key = (link, fault, self.last_sample is None, *(v for k, v in vars(counts).items() if k != "reads_ok"))
+        if key == self._published_key and now - self._published_at < STATE_REFRESH_S:
+            return
+        self._published_key, self._published_at = key, now
+        counters = asdict(counts)
         await self.service.publish_state(f"meter.{self.evse_id}", {
             "model": self.meter.model,
             "unit_id": self.meter.unit_id,
             "port": self.bus.settings.port,
             "link": str(link),
-            "fault": "energy_went_backwards" if self.health.energy_went_backwards else None,
+            "fault": fault,
             "sample": self.last_sample,
-            "counters": asdict(self.bus.counters(self.meter.unit_id)),
+            "counters": counters,
         })
 
 

@@ -82,7 +82,7 @@ class MeterService:
         shifted = {**sample, "read_at": self.station_time(read_at)}
         if shifted.get("current_offered_a") is None:
             shifted["current_offered_a"] = self.offered_current_a(evse_id)
-        self.apply(self.machine.on_meter_sample(evse_id, shifted, self.now()), recheck_timers=False)
+        self.apply(self.machine.on_meter_sample(evse_id, shifted, self.now()), recheck_timers=False, sample_of=evse_id)
 
     # ---- MeterValuesRequest -----------------------------------------------------------------------
 

@@ -48,12 +48,13 @@ from services.ocpp_client.transactions.manager import (
 )
 from services.ocpp_client.transactions.remote import ProfileCheck
 from services.ocpp_client.transactions.sessions import lost_reason
+from services.ocpp_client.transactions.timers import on_deadline_change
 
 log = logging.getLogger("reon.ocpp.transactions")
 
 PRODUCER, STREAM, CONSUMER = "evse_io", "session", "ocpp"
 EVSE_IO_DEADLINE_S = 3.0
-TIMER_MAX_WAIT_S = 1.0  # device-model changes (intervals) are picked up at least this often
+TIMER_MAX_WAIT_S = 5.0  # a deadline variable's change wakes the timers at once; this bounds a clock step's delay
 TIMER_MIN_WAIT_S = 0.05
 EVSE_IO_REPORT_WAIT_S = 60.0  # after a reboot, end what was open if evse_io has not reported by then
 STREAM_CATCH_UP_WAIT_S = 5.0  # at start, the timers wait at most this long for the session stream to catch up
@@ -98,7 +99,9 @@ class TransactionService:
                                         dict.fromkeys(self.tx.sessions.KINDS, self._on_session_entry))
         self._commands: asyncio.Queue[EvseCommand] = asyncio.Queue()
         self._changed = asyncio.Event()  # publish the transaction states
+        self._open_now: dict[int, str] = {}  # as last published: a sample moves only these EVSEs' states
         self._timer_wake = asyncio.Event()
+        on_deadline_change(dm, self._timer_wake.set)
         self._evse_io: dict[int, dict[str, Any]] = {}
         self._stream_head: int | None = None
         self._reconciled: set[int] = set()
@@ -148,15 +151,16 @@ class TransactionService:
 
     # ---- outputs ----------------------------------------------------------------------------------
 
-    def apply(self, out: TxOutput, *, recheck_timers: bool = True) -> None:
-        """Hand what an input produced to the runners; call it right after the input (the commit follows
-        before any of them runs: they are other tasks). `recheck_timers=False`: the input moves no deadline
-        (a tick, a meter sample)."""
+    def apply(self, out: TxOutput, *, recheck_timers: bool = True, sample_of: int | None = None) -> None:
+        """Hand what an input produced to the runners right after the input (the commit follows before they
+        run: other tasks). `recheck_timers=False`: no deadline moved (a tick, a sample). `sample_of`: a sample
+        of that EVSE (no transaction there and no output: no state to publish again)."""
         for command in out.commands:
             self._commands.put_nowait(command)
         if out.meter_values:
             self.meter.send(out.meter_values)
-        self._changed.set()
+        if sample_of is None or sample_of in self._open_now or out.events or out.commands or out.meter_values:
+            self._changed.set()
         if recheck_timers:
             self._timer_wake.set()
 
@@ -389,7 +393,7 @@ class TransactionService:
                 if body != published.get(evse_id):
                     await self.publish_state(f"transaction.{evse_id}", body)
                     published[evse_id] = body
-            open_now = self.tx.open_transactions()
+            open_now = self._open_now = self.tx.open_transactions()
             if open_now != open_before:
                 open_before = open_now
                 self.transactions_changed()

@@ -9,6 +9,8 @@ a meter that stopped answering produces no new samples, not old ones re-sent.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from services.ocpp_client.meter_values.sampling import (
@@ -30,6 +32,19 @@ from services.ocpp_client.transactions.model import (
     TxSettings,
     charging_state,
 )
+
+# the variables that move a timer's deadline (SamplingSettings, TxSettings): a change wakes the timers at once
+DEADLINE_VARIABLES = (("SampledDataCtrlr", "Enabled"), ("SampledDataCtrlr", "TxUpdatedInterval"),
+                      ("SampledDataCtrlr", "TxEndedInterval"), ("AlignedDataCtrlr", "Enabled"),
+                      ("AlignedDataCtrlr", "Interval"), ("AlignedDataCtrlr", "TxEndedInterval"),
+                      ("TxCtrlr", "EVConnectionTimeOut"))
+
+
+def on_deadline_change(dm: Any, wake: Callable[[], None]) -> None:
+    """Call `wake` after a committed change of a variable that moves a deadline (one a DeviceModel declares)."""
+    for component, variable in DEADLINE_VARIABLES:
+        with contextlib.suppress(LookupError):  # not declared: it cannot change
+            dm.on_change(component, variable, lambda _change: wake())
 
 
 class TxTimers:
