@@ -71,6 +71,7 @@ class Availability:
         self._io: dict[int, dict[str, Any]] = {}
         self._io_seen = asyncio.Event()
         self._io_at: dict[int, float] = {}  # time of evse_io's latest state per EVSE (station clock)
+        self._link_seen: dict[int, str] = {}  # EVSE → the evse_io session in which its MCU answered
         self._io_changed = asyncio.Condition()
         self._seen: dict[tuple[int, int], str] = {}  # status per connector as last computed ...
         self._changed_at: dict[tuple[int, int], float] = {}  # ... and since when (station clock)
@@ -184,7 +185,10 @@ class Availability:
         self._note_changes(evse_id, self._io_at[evse_id])
         async with self._io_changed:
             self._io_changed.notify_all()
-        self._evse_changed(evse_id)
+        if body.get("link_up"):
+            self._link_seen[evse_id] = env.session
+        if self._link_seen.get(evse_id) == env.session:  # not evse_io's start-up Unavailable (MCU not heard yet):
+            self._evse_changed(evse_id)  # a power-up must not end the reservations that survived it
         self._sync_reserved(evse_id)
         if all(self._io.get(evse_id, {}).get("link_up") for evse_id in self.connectors.evse_ids):
             self._io_seen.set()  # every MCU answers: evse_io's status is not just its start-up Unavailable

@@ -7,8 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bus.client import BusClient
+from services.evse_io.contract import CONTRACT as EVSE_IO_CONTRACT
 from tests.services.ocpp_client.service_harness import *  # noqa: F403
-from tests.services.ocpp_client.service_harness import calls, mark, wait_call, wait_statuses
+from tests.services.ocpp_client.service_harness import calls, evse_body, mark, wait_call, wait_statuses
 
 TOKEN = {"idToken": "04A1B2C3", "type": "ISO14443"}
 
@@ -138,3 +140,29 @@ async def test_bad_reservations_get_the_spec_answer_and_change_nothing(ocpp, csm
     assert reply == {"status": "Rejected", "statusInfo": {"reasonCode": "UnknownEvse"}}
     assert ocpp.reservation.reservations.all() == []
     assert not calls(csms, station, "StatusNotification", since)
+
+
+async def test_evse_io_restarting_does_not_end_a_reservation_but_a_lost_mcu_link_does(ocpp, csms, station, evse_io,
+                                                                                       probe) -> None:
+    """A new evse_io process (restart, power-up) first says Unavailable until its MCU answers: that is not the EVSE
+    going out of order, so the reservation stays (it ended with Removed before). Once the MCU has answered, losing
+    it is (H01.FR.17)."""
+    since = mark(csms, station)
+    await csms.call(station.station.id, "ReserveNow", reserve_now(7))
+    await _reserved(csms, station, evse_io, probe, since)
+    restarted = BusClient(station.paths.run_dir, "evse_io", contract=EVSE_IO_CONTRACT, strict=True)  # a new session
+    await restarted.start()
+    try:
+        since = mark(csms, station)
+        starting = evse_body(1, link_up=False, connector_status="Unavailable", reserved=True)
+        await restarted.publish_state("evse.1", starting)
+        await wait_status(csms, station, 1, "Unavailable", since)
+        since = mark(csms, station)
+        await restarted.publish_state("evse.1", {**starting, "link_up": True, "connector_status": "Reserved"})
+        await wait_status(csms, station, 1, "Reserved", since)  # before: Available, the reservation gone
+        assert not calls(csms, station, "ReservationStatusUpdate")
+        await restarted.publish_state("evse.1", {**starting, "link_up": False})  # the MCU stops answering
+        update = await wait_call(csms, station, "ReservationStatusUpdate", since=since)
+        assert update.payload == {"reservationId": 7, "reservationUpdateStatus": "Removed"}
+    finally:
+        await restarted.close()
