@@ -25,9 +25,8 @@ class Program:
 
 PROGRAMS = (
     Program("bus", "bus.broker", 10),
-    # the simulator stands for hardware with CPUs of its own; the development CSMS for a remote server
     Program("sim", "sim.main", 20, sim_only=True, config_check="sim.firmware_images:prepare"),
-    Program("csms", "sim.csms", 20, sim_only=True, on_bus=False, scheduling=BACKGROUND),
+    Program("csms", "sim.csms", 20, sim_only=True, on_bus=False),  # not niced: listening before reon-ocpp dials
     Program("evse_io", "services.evse_io.service", 100, asyncio_tls=False, scheduling=SAFETY),
     Program("meter", "services.meter.service", 100),  # pymodbus imports ssl itself: nothing to save
     Program("modem", "services.modem.service", 100, asyncio_tls=False),
