@@ -201,6 +201,7 @@ class DrainLoad:
 
 # -- (c) bus traffic -----------------------------------------------------------------------------------------
 def _bus_load(run_dir: str, rate: int, stop: Any, counts: Any) -> None:
+    apply(NORMAL)  # a service like any other (not the bench process's real-time policy)
     _quiet()
     asyncio.run(_bus_load_async(run_dir, rate, stop, counts))
 

@@ -43,7 +43,10 @@ def apply(scheduling: Scheduling) -> Scheduling:
     try:
         if scheduling.realtime:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(scheduling.realtime))
-        elif scheduling.nice:
+            return scheduling
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:  # a real-time parent's policy is inherited: drop it
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        if scheduling.nice:
             os.setpriority(os.PRIO_PROCESS, 0, scheduling.nice)
     except (PermissionError, OSError) as exc:
         log.warning("could not set %s (%s): running at normal priority", scheduling.describe(), exc)

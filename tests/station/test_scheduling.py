@@ -15,6 +15,8 @@ from station.scheduling import Scheduling, apply, current
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
 if sys.argv[3] == "drop":
     os.setgid(65534); os.setuid(65534)
+if sys.argv[3] == "rt-parent":  # as if started by a real-time process: its policy is inherited
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(5))
 got = apply(Scheduling(nice=int(sys.argv[1]), realtime=int(sys.argv[2])))
 print(got.describe(), "|", current().describe())
 """
@@ -29,6 +31,13 @@ def _run(nice: int, realtime: int, drop: str = "keep") -> tuple[str, str]:
 
 def test_background_programs_are_niced() -> None:
     assert _run(10, 0) == ("nice 10 | nice 10", "")
+
+
+def test_a_background_program_started_by_a_real_time_parent_drops_the_inherited_policy() -> None:
+    if os.geteuid() != 0:
+        return  # needs root to set up the real-time parent
+    assert _run(10, 0, "rt-parent") == ("nice 10 | nice 10", "")
+    assert _run(0, 0, "rt-parent") == ("nice 0 | nice 0", "")
 
 
 def test_the_safety_path_runs_real_time() -> None:
