@@ -11,7 +11,9 @@ service under supervisord logs.
 The bare loop sends `json.dumps([2, id, action, payload])` and reads the reply: no checks at all.
 Actions: Heartbeat, and MeterValues with 4 sampled values. Prints figures and REON/bare ratios.
 
-    python bench/ocpp_rpc.py [--calls 2000] [--quick]
+Each of the three runs --rounds times (default 3) in rotating order after an untimed warm-up; medians.
+
+    python bench/ocpp_rpc.py [--calls 2000] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -106,13 +109,34 @@ async def _timed(n: int, call: Any) -> tuple[float, float]:
     return n / wall, cpu / n * 1e6
 
 
+def _rounds(url: str, action: str, n: int, rounds: int) -> list[tuple[float, float]]:
+    """REON, REON+log and bare, each `rounds` times in rotating order after one untimed warm-up pass of each
+    (whatever runs first otherwise pays the machine's and the CSMS's warm-up); the median rate and CPU of each."""
+
+    def one(kind: int, calls: int) -> tuple[float, float]:
+        logging.getLogger().setLevel(logging.INFO if kind == 1 else logging.WARNING)
+        try:
+            return asyncio.run(bare_calls(url, action, calls) if kind == 2 else reon_calls(url, action, calls))
+        finally:
+            logging.getLogger().setLevel(logging.WARNING)
+
+    for kind in range(3):
+        one(kind, max(1, n // 10))
+    runs: list[list[tuple[float, float]]] = [[], [], []]
+    for r in range(rounds):
+        for kind in ((r + k) % 3 for k in range(3)):
+            runs[kind].append(one(kind, n))
+    return [(statistics.median(rate for rate, _ in each), statistics.median(cpu for _, cpu in each)) for each in runs]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="CALLs per action and implementation")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three, in rotating order (median)")
     parser.add_argument("--quick", action="store_true", help="tiny counts: checks the bench runs, in seconds")
     args = parser.parse_args()
     if args.quick:
-        args.calls = 50
+        args.calls, args.rounds = 50, 1
     logging.basicConfig(level=logging.WARNING, stream=open(os.devnull, "w"))  # noqa: SIM115
     ctx = mp.get_context("spawn")
     port_out = ctx.Queue()
@@ -123,11 +147,7 @@ def main() -> None:
         print(f"OCPP CALL round trips, {args.calls} sequential CALLs each, CSMS in its own process")
         print(f"{'action':<12} {'impl':<9} {'calls/s':>10} {'CPU µs/call':>12}")
         for action in ("Heartbeat", "MeterValues"):
-            reon = asyncio.run(reon_calls(url, action, args.calls))
-            logging.getLogger().setLevel(logging.INFO)
-            logged = asyncio.run(reon_calls(url, action, args.calls))
-            logging.getLogger().setLevel(logging.WARNING)
-            bare = asyncio.run(bare_calls(url, action, args.calls))
+            reon, logged, bare = _rounds(url, action, args.calls, args.rounds)
             for name, (rate, cpu) in (("REON", reon), ("REON+log", logged), ("bare", bare)):
                 print(f"{action:<12} {name:<9} {rate:>10,.0f} {cpu:>12,.0f}")
             print(f"{action:<12} {'ratio':<9} {reon[0] / bare[0]:>10.2f} {reon[1] / bare[1]:>12.2f}"
