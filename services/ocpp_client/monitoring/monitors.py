@@ -121,9 +121,11 @@ class MonitorEngine:
         return drafts
 
     def _relevant(self, target: Target) -> list[Monitor]:
+        on_target = [m for m in self._store.monitors() if m.target.key == target.key and m.kind != HARD_WIRED]
+        if not on_target:  # the common case (every meter value is offered): no database read
+            return []
         level = self._store.level()
-        return [m for m in self._store.monitors()
-                if m.target.key == target.key and m.kind != HARD_WIRED and m.settings.severity <= level
+        return [m for m in on_target if m.settings.severity <= level
                 and (not m.settings.transaction or self._transaction_of(m.target.evse_id) is not None)]
 
     def _evaluate(self, monitor: Monitor, value: str) -> EventDraft | None:
