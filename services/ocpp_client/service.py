@@ -125,7 +125,8 @@ class OcppService(runtime.Service):
                                          connectors.evse_ids)
         self.reservation = ReservationBlock(
             self.db, self.dm, self.clock, self.gate, self.queue,
-            {evse.id: [c.type for c in evse.connectors] for evse in config.evses}, self.availability.base_status)
+            {evse.id: [c.type for c in evse.connectors] for evse in config.evses},
+            self.availability.reservation_status)
         self.reservation.on_change(self.availability.reservations_changed)
         self.reservation.on_change(self._state_changed)
         self.availability.use_reservations(self.reservation.reservations.reserved,

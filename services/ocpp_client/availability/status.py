@@ -1,27 +1,27 @@
 """Availability (G03/G04 ChangeAvailability) and connector status (B04, G01 StatusNotification).
 
-OCPP availability has three levels: station, EVSE, connector, each Operative or Inoperative (levels.py,
-persisted). evse_io has one availability per EVSE: it gets
-Inoperative when the station, the EVSE or all of the EVSE's connectors are Inoperative. While a transaction
-runs on an EVSE (hooks.active_transactions), an Inoperative is answered Scheduled and handed to evse_io only
-once the transaction is over; evse_io itself also schedules while its session is authorized or powered.
+OCPP availability has three levels: station, EVSE, connector, each Operative or Inoperative (levels.py, persisted).
+evse_io has one availability per EVSE: it gets Inoperative when the station, the EVSE or all of the EVSE's connectors
+are Inoperative. While a transaction runs on an EVSE (hooks.active_transactions), an Inoperative is answered Scheduled
+and handed to evse_io only once the transaction is over; evse_io itself also schedules while its session is authorized
+or powered.
 
-The status of a connector is evse_io's `connector_status`, shown Unavailable while it would be Available or
-Reserved but the connector is Inoperative at some level; no evse_io state yet → Unavailable. Reserved comes
-from the reservation block (`use_reservations`): shown while the EVSE is reserved and would be Available, and
-evse_io is told (`reserve`) so that its state agrees; the reservation block hears of every EVSE state change
-(`evse_changed`: a Faulted or Inoperative EVSE ends its reservation, H01.FR.17).
-StatusNotification goes for every connector after boot Accepted, for every connector whose status differs
-from the one last delivered (a change, or a change while offline: B04.FR.02), and for all after an offline
-period longer than OfflineThreshold (B04.FR.01). The device model's AvailabilityState follows.
+The status of a connector is evse_io's `connector_status`, shown Unavailable while it would be Available or Reserved
+but the connector is Inoperative at some level; no evse_io state yet → Unavailable. Reserved comes from the reservation
+block (`use_reservations`): shown while the EVSE is reserved and would be Available, and evse_io is told (`reserve`) so
+that its state agrees; the reservation block hears of every EVSE state change (`evse_changed`: a Faulted or Inoperative
+EVSE ends its reservation, H01.FR.17; evse_io's start-up Unavailable does not, `reservation_status`).
+StatusNotification goes for every connector after boot Accepted, for every connector whose status differs from the one
+last delivered (a change, or a change while offline: B04.FR.02), and for all after an offline period longer than
+OfflineThreshold (B04.FR.01). The device model's AvailabilityState follows.
 
-Order with TransactionEvents (E02/E03, TC_E_02_CS, TC_E_03_CS, reusable state EVDisconnected): a status
-change goes to the CSMS before the TransactionEvent that the same evse_io fact caused (plug-in: Occupied, then
-CablePluggedIn; unplug: Available, then Ended). evse_io journals the fact and only then publishes its changed
-state, so the outbound queue asks `status_first(evse_id, at)` before such an event leaves: it waits (at most
-STATUS_FIRST_WAIT_S) for evse_io's state published at or after the fact, and reports the change first. A
-reported change is dated when evse_io published it (its state's time on the station clock), or at the fact
-when it follows that fact within STATUS_FIRST_WAIT_S, so the times of what leaves never run backwards.
+Order with TransactionEvents (E02/E03, TC_E_02_CS, TC_E_03_CS, reusable state EVDisconnected): a status change goes to
+the CSMS before the TransactionEvent that the same evse_io fact caused (plug-in: Occupied, then CablePluggedIn; unplug:
+Available, then Ended). evse_io journals the fact and only then publishes its changed state, so the outbound queue asks
+`status_first(evse_id, at)` before such an event leaves: it waits (at most STATUS_FIRST_WAIT_S) for evse_io's state
+published at or after the fact, and reports the change first. A reported change is dated when evse_io published it (its
+state's time on the station clock), or at the fact when it follows that fact within STATUS_FIRST_WAIT_S, so the times
+of what leaves never run backwards.
 """
 
 from __future__ import annotations
@@ -62,16 +62,13 @@ class Availability:
         """`gate`: CALLs in and out and the registration status; `transactions`: how many are ongoing, and a
         change listener (a ChangeAvailability scheduled until they end)."""
         self.levels = AvailabilityLevels(db)
-        self.dm = dm
-        self.clock = clock
-        self.gate = gate
-        self.connectors = connectors
-        self.peers = peers
-        self.transactions = transactions
+        self.dm, self.clock, self.gate, self.peers = dm, clock, gate, peers
+        self.connectors, self.transactions = connectors, transactions
         self._io: dict[int, dict[str, Any]] = {}
         self._io_seen = asyncio.Event()
         self._io_at: dict[int, float] = {}  # time of evse_io's latest state per EVSE (station clock)
         self._link_seen: dict[int, str] = {}  # EVSE → the evse_io session in which its MCU answered
+        self._io_session: dict[int, str] = {}  # EVSE → the evse_io session of its latest state
         self._io_changed = asyncio.Condition()
         self._seen: dict[tuple[int, int], str] = {}  # status per connector as last computed ...
         self._changed_at: dict[tuple[int, int], float] = {}  # ... and since when (station clock)
@@ -126,6 +123,13 @@ class Availability:
         or Unavailable (the first that one of its connectors has, in that order)."""
         statuses = {self._unreserved_status(e, c) for e, c in self.connectors if e == evse_id}
         return next((s for s in ("Occupied", "Available", "Faulted") if s in statuses), "Unavailable")
+
+    def reservation_status(self, evse_id: int) -> str:
+        """`base_status`, but "Unknown" (not out of order, not free) while evse_io has not heard the EVSE's MCU
+        since it started: a power-up or an evse_io restart ends no reservation (H01.FR.17 is a fault)."""
+        status, body = self.base_status(evse_id), self._io.get(evse_id) or {}
+        starting = not body.get("link_up") and self._link_seen.get(evse_id) != self._io_session.get(evse_id)
+        return "Unknown" if status == "Unavailable" and body and starting else status
 
     def evse_level_operative(self, evse_id: int) -> bool:
         """The EVSE's own level as set by ChangeAvailability (or the availability switch)."""
@@ -185,10 +189,10 @@ class Availability:
         self._note_changes(evse_id, self._io_at[evse_id])
         async with self._io_changed:
             self._io_changed.notify_all()
+        self._io_session[evse_id] = env.session
         if body.get("link_up"):
             self._link_seen[evse_id] = env.session
-        if self._link_seen.get(evse_id) == env.session:  # not evse_io's start-up Unavailable (MCU not heard yet):
-            self._evse_changed(evse_id)  # a power-up must not end the reservations that survived it
+        self._evse_changed(evse_id)
         self._sync_reserved(evse_id)
         if all(self._io.get(evse_id, {}).get("link_up") for evse_id in self.connectors.evse_ids):
             self._io_seen.set()  # every MCU answers: evse_io's status is not just its start-up Unavailable

@@ -144,24 +144,28 @@ async def test_bad_reservations_get_the_spec_answer_and_change_nothing(ocpp, csm
 
 async def test_evse_io_restarting_does_not_end_a_reservation_but_a_lost_mcu_link_does(ocpp, csms, station, evse_io,
                                                                                        probe) -> None:
-    """A new evse_io process (restart, power-up) first says Unavailable until its MCU answers: that is not the EVSE
-    going out of order, so the reservation stays (it ended with Removed before). Once the MCU has answered, losing
-    it is (H01.FR.17)."""
+    """A new evse_io process (restart, power-up) first says Unavailable until each MCU answers: that is not an EVSE
+    going out of order, so reservations stay, on that EVSE and without one (they ended with Removed before). Once
+    the MCU has answered, losing it is (H01.FR.17)."""
     since = mark(csms, station)
     await csms.call(station.station.id, "ReserveNow", reserve_now(7))
     await _reserved(csms, station, evse_io, probe, since)
+    assert await csms.call(station.station.id, "ReserveNow", reserve_now(8, evse_id=None)) == {"status": "Accepted"}
     restarted = BusClient(station.paths.run_dir, "evse_io", contract=EVSE_IO_CONTRACT, strict=True)  # a new session
     await restarted.start()
     try:
         since = mark(csms, station)
-        starting = evse_body(1, link_up=False, connector_status="Unavailable", reserved=True)
-        await restarted.publish_state("evse.1", starting)
-        await wait_status(csms, station, 1, "Unavailable", since)
+        starting = {e: evse_body(e, link_up=False, connector_status="Unavailable", reserved=e == 1) for e in (1, 2)}
+        for evse_id in (1, 2):
+            await restarted.publish_state(f"evse.{evse_id}", starting[evse_id])
+        await wait_status(csms, station, 2, "Unavailable", since)
         since = mark(csms, station)
-        await restarted.publish_state("evse.1", {**starting, "link_up": True, "connector_status": "Reserved"})
+        await restarted.publish_state("evse.1", {**starting[1], "link_up": True, "connector_status": "Reserved"})
         await wait_status(csms, station, 1, "Reserved", since)  # before: Available, the reservation gone
+        await restarted.publish_state("evse.2", {**starting[2], "link_up": True, "connector_status": "Available"})
+        await wait_status(csms, station, 2, "Reserved", since)  # the last free EVSE, for reservation 8
         assert not calls(csms, station, "ReservationStatusUpdate")
-        await restarted.publish_state("evse.1", {**starting, "link_up": False})  # the MCU stops answering
+        await restarted.publish_state("evse.1", {**starting[1], "link_up": False})  # the MCU stops answering
         update = await wait_call(csms, station, "ReservationStatusUpdate", since=since)
         assert update.payload == {"reservationId": 7, "reservationUpdateStatus": "Removed"}
     finally:
