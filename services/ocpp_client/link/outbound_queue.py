@@ -269,12 +269,14 @@ class OutboundQueue:
             self._batch.popleft()
         purge = self._unpurged + 1 >= PURGE_EVERY
         with self._atomic_not_yet_durable() as conn:
+            # still there, unless a put at the limit dropped it while it was in flight
+            kept = conn.execute("SELECT 1 FROM outbound_queue WHERE id=?", (message.id,)).fetchone() is not None
             conn.execute("UPDATE outbound_delivered SET upto=? WHERE one=1", (message.id,))
             _call_quietly(handlers.on_delivered, message, response, conn)
             if purge:
                 conn.execute("DELETE FROM outbound_queue WHERE id<=?", (message.id,))
         self._upto = message.id
-        self._unpurged = 0 if purge else self._unpurged + 1
+        self._unpurged = 0 if purge else self._unpurged + kept
         now = time.monotonic()
         if now - self._changed_at >= CHANGE_INTERVAL_S:
             self._changed_at = now

@@ -202,3 +202,39 @@ async def test_delivered_messages_not_yet_purged_are_never_sent_again(make_queue
     again = make_queue(start=False)  # a restart on the same database
     assert again.depth == 1 and [m.payload["n"] for m in again.pending()] == [2]
     assert again.count_pending("security") == 1
+
+
+async def test_a_message_dropped_at_the_limit_while_in_flight_leaves_the_depth_right(tmp_path: Path) -> None:
+    """The head is being sent when a put at the limit drops it (dead letters); its answer then comes. The depth
+    still counts exactly the rows waiting (it counted one too few once the delivered mark passed a row that was
+    already gone)."""
+    first_answer, in_flight, sent = asyncio.Event(), asyncio.Event(), []
+
+    async def send(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        sent.append(payload["n"])
+        in_flight.set()
+        if payload["n"] == 0:
+            await first_answer.wait()
+        else:
+            await asyncio.Event().wait()  # the next one stays in flight: the queue never idles (no purge)
+        return {}
+
+    conn = open_store(tmp_path)
+    queue = OutboundQueue(conn, send, max_attempts=lambda: 3, attempt_interval_s=lambda: 0, limit=3)
+    for n in range(3):
+        await queue.put("TransactionEvent", {"n": n})
+    task = asyncio.create_task(queue.run())
+    try:
+        queue.set_open(True)
+        await asyncio.wait_for(in_flight.wait(), 5)
+        await queue.put("TransactionEvent", {"n": 3})  # at the limit: the oldest droppable, #0 in flight, goes
+        assert [m.payload["n"] for m in queue.pending()] == [1, 2, 3]
+        in_flight.clear()
+        first_answer.set()
+        await asyncio.wait_for(in_flight.wait(), 5)  # #0 answered, #1 in flight
+        assert sent == [0, 1]
+        assert queue.depth == 3 == len(queue.pending())
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        conn.close()
