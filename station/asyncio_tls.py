@@ -18,8 +18,8 @@ ENV = "REON_ASYNCIO_TLS"
 
 def apply() -> bool:
     """Import asyncio without ssl when the environment asks for it and neither is loaded yet; True if done."""
-    if os.environ.get(ENV) != "0" or "asyncio" in sys.modules or "ssl" in sys.modules:
-        return False
+    if os.environ.pop(ENV, None) != "0" or "asyncio" in sys.modules or "ssl" in sys.modules:
+        return False  # (popped: a program this one starts decides for itself)
     sys.modules["ssl"] = None  # type: ignore[assignment]  # `import ssl` raises ImportError: asyncio sets ssl=None
     try:
         import asyncio  # noqa: F401

@@ -42,9 +42,11 @@ def apply(scheduling: Scheduling) -> Scheduling:
     """Set this process's (and its future threads') scheduling; what it got (NORMAL if not permitted)."""
     try:
         if scheduling.realtime:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(scheduling.realtime))
+            # children it may start (e.g. an installer) do not inherit it
+            os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(scheduling.realtime))
             return scheduling
-        if os.sched_getscheduler(0) != os.SCHED_OTHER:  # a real-time parent's policy is inherited: drop it
+        # a real-time parent's policy is inherited: drop it
+        if os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK != os.SCHED_OTHER:
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
         if scheduling.nice:
             os.setpriority(os.PRIO_PROCESS, 0, scheduling.nice)
@@ -56,6 +58,6 @@ def apply(scheduling: Scheduling) -> Scheduling:
 
 def current() -> Scheduling:
     """This process's scheduling as the kernel has it."""
-    if os.sched_getscheduler(0) == os.SCHED_FIFO:
+    if os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO:
         return Scheduling(realtime=os.sched_getparam(0).sched_priority)
     return Scheduling(nice=os.getpriority(os.PRIO_PROCESS, 0))

@@ -46,7 +46,7 @@ def test_up_status_restart_down_under_supervisord(tmp_path) -> None:
 
 def _scheduling(pid: int) -> tuple[int, int]:
     """(SCHED_FIFO priority or 0, nice) of a process."""
-    if os.sched_getscheduler(pid) == os.SCHED_FIFO:
+    if os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO:
         return os.sched_getparam(pid).sched_priority, 0
     return 0, os.getpriority(os.PRIO_PROCESS, pid)
 

@@ -19,6 +19,7 @@ import asyncio
 import inspect
 import itertools
 import logging
+import math
 import secrets
 import time
 from collections import deque
@@ -137,7 +138,7 @@ class Rpc:
         async with self._call_lock:
             loop = asyncio.get_running_loop()
             timeout_s = self.message_timeout_s if timeout is None else timeout
-            outstanding = _Outstanding(message_id, action, loop.create_future(), loop.time() + timeout_s, timeout_s)
+            outstanding = _Outstanding(message_id, action, loop.create_future(), math.inf, timeout_s)
             self._outstanding = outstanding
             try:
                 if log.isEnabledFor(logging.INFO):
@@ -146,6 +147,7 @@ class Rpc:
                 await self._send_text(call_frame(message_id, action, payload_json))
                 self.stats.sent(action)
                 sent_at = time.monotonic()
+                outstanding.deadline = loop.time() + timeout_s  # MessageTimeout counts from the send
                 self._watch(loop, outstanding.deadline)
                 try:
                     return await outstanding.reply
