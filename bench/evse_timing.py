@@ -207,6 +207,8 @@ async def stressed(config_path: Path, n_plain: int, min_stressed: int, n_events:
 
 
 def triple(values_s: list[float]) -> str:
+    if not values_s:
+        return "none timed"
     ms = [v * 1000 for v in values_s]
     return f"{percentile(ms, 50):.2f} / {percentile(ms, 99):.2f} / {max(ms):.2f} ms"
 

@@ -254,7 +254,7 @@ class BusLoad:
 
 
 # -- the anchor: the machine's own pty delivery under the same load -----------------------------------------
-def _pty_round_trips(scheduling: Scheduling, period_s: float, stop: Any, out: Any) -> None:
+def _pty_round_trips(scheduling: Scheduling, period_s: float, ready: Any, stop: Any, out: Any) -> None:
     """One byte out through a raw pty and echoed back by a second thread, every `period_s`, until `stop`."""
     import pty
     import threading
@@ -271,6 +271,7 @@ def _pty_round_trips(scheduling: Scheduling, period_s: float, stop: Any, out: An
     echoing = threading.Thread(target=echo, daemon=True)
     echoing.start()
     times: list[float] = []
+    ready.set()
     while not stop.is_set():
         t0 = time.monotonic()
         os.write(master, b"x")
@@ -287,12 +288,15 @@ class PtyRoundTrips:
     the floor the serial path of any program has on this machine under the same load."""
 
     def __init__(self, scheduling: Scheduling, period_s: float = 0.005) -> None:
-        self.stop_event, self.out = CTX.Event(), CTX.Queue()
+        self.ready, self.stop_event, self.out = CTX.Event(), CTX.Event(), CTX.Queue()
         self.process = CTX.Process(target=_pty_round_trips, daemon=True,
-                                   args=(scheduling, period_s, self.stop_event, self.out))
+                                   args=(scheduling, period_s, self.ready, self.stop_event, self.out))
 
     def start(self) -> PtyRoundTrips:
+        """Start; returns once it is timing."""
         self.process.start()
+        if not self.ready.wait(30):
+            raise RuntimeError("the pty anchor did not start")
         return self
 
     def stop(self) -> list[float]:

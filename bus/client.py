@@ -86,6 +86,7 @@ class BusClient:
         self.bad_messages = 0
         self._subs: list[Subscription] = []
         self._callbacks: list[asyncio.Task[None]] = []
+        self._rejoining: set[asyncio.Task[None]] = set()  # answering a broker's first beat (cancelled at close)
         self._reading = False
         self._pending_beat: Envelope | None = None
         self._joined = False  # start() was heard by the broker: the first broker session we see lost nothing
@@ -142,9 +143,10 @@ class BusClient:
         if self._reading and self.sub is not None:
             asyncio.get_running_loop().remove_reader(self.sub.getsockopt(zmq.FD))
             self._reading = False
-        for task in self._callbacks:
+        tasks = [*self._callbacks, *self._rejoining]
+        for task in tasks:
             task.cancel()
-        for task in self._callbacks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.rpc.close()
@@ -236,7 +238,9 @@ class BusClient:
             asyncio.get_running_loop().call_soon(self._drain)  # more waiting: let others run first
         if self._pending_beat is not None:
             env, self._pending_beat = self._pending_beat, None
-            asyncio.get_running_loop().create_task(self._on_broker_beat(env))
+            task = asyncio.get_running_loop().create_task(self._on_broker_beat(env))
+            self._rejoining.add(task)
+            task.add_done_callback(self._rejoining.discard)
 
     def _dispatch(self, frames: list[bytes]) -> None:
         try:
