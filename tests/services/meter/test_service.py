@@ -216,3 +216,16 @@ async def test_vanished_port_shows_both_meters_offline_and_they_recover_when_it_
             await rig.state(evse, lambda b: b["link"] == "ok", timeout=CLEAN_READS_FOR_OK * POLL_S + 3)
         assert not service.failed.is_set()
     assert gone["sample"]["read_at"] <= unplugged_at + 0.05  # the old sample keeps its own read time
+
+
+async def test_samples_go_out_every_poll_the_unchanged_state_only_every_few_seconds(open_rig: OpenRig) -> None:
+    """Idle cost: each poll is a `sample` event; `meter.state` goes out on a change of link, fault or error
+    counters, and otherwise at most every STATE_REFRESH_S (it went out after every poll)."""
+    rig = await open_rig(station_meters={1: STATION_METERS[1]}, sim_meters={1: "sdm630"})
+    async with running(MeterService, rig.config):
+        await rig.state(1, lambda b: b["link"] == "ok")
+        states, samples = rig.probe.subscribe("meter.state.meter.1"), rig.probe.subscribe("meter.evt.sample.1")
+        received(states)
+        for _ in range(12):  # 12 polls, 1.2 s: well inside STATE_REFRESH_S
+            await samples.get(timeout=3)
+        assert len(received(states)) <= 1
