@@ -28,39 +28,37 @@ def _alive(name: str):
     return lambda e: e.body["services"].get(name, {}).get("alive") is True
 
 
-async def test_a_service_is_alive_at_once_at_start_and_after_a_broker_restart(tmp_path, run_dir) -> None:
+@pytest.fixture
+async def slow_bus(run_dir: Path):
+    """A broker beating every PERIOD_S and a probe on it."""
     register_contract(Toy.contract)
     broker = BrokerThread(run_dir, heartbeat_s=PERIOD_S).start()
     probe = Probe(run_dir)
     await probe.start()
-    try:
-        async with running(Toy, _config(tmp_path, run_dir)):
-            await probe.wait_for("bus.state.services", _alive("toy"), SOON_S)
-            broker.restart()  # the new broker knows nobody
-            await probe.wait_for("bus.state.services", _alive("toy"), SOON_S)
-    finally:
-        await probe.close()
-        broker.stop()
+    yield broker, probe
+    health.clear("test")
+    await probe.close()
+    broker.stop()
 
 
-async def test_a_health_problem_reaches_the_broker_without_waiting_for_the_next_beat(tmp_path, run_dir) -> None:
-    register_contract(Toy.contract)
-    broker = BrokerThread(run_dir, heartbeat_s=PERIOD_S).start()
-    probe = Probe(run_dir)
-    await probe.start()
-    try:
-        async with running(Toy, _config(tmp_path, run_dir)):
-            await probe.wait_for("bus.state.services", _alive("toy"), SOON_S)
-            health.report("test", "disk on fire")
-            await probe.wait_for("bus.state.services", lambda e: e.body["services"]["toy"].get(
-                "problems") == ["disk on fire"], SOON_S)
-            health.clear("test")
-            await probe.wait_for("bus.state.services", lambda e: not e.body["services"]["toy"].get("problems"),
-                                 SOON_S)
-    finally:
+async def test_a_service_is_alive_at_once_at_start_and_after_a_broker_restart(tmp_path, run_dir, slow_bus) -> None:
+    broker, probe = slow_bus
+    async with running(Toy, _config(tmp_path, run_dir)):
+        await probe.wait_for("bus.state.services", _alive("toy"), SOON_S)
+        broker.restart()  # the new broker knows nobody
+        await probe.wait_for("bus.state.services", _alive("toy"), SOON_S)
+
+
+async def test_a_health_problem_reaches_the_broker_without_waiting_for_the_next_beat(tmp_path, run_dir,
+                                                                                     slow_bus) -> None:
+    _, probe = slow_bus
+    async with running(Toy, _config(tmp_path, run_dir)):
+        await probe.wait_for("bus.state.services", _alive("toy"), SOON_S)
+        health.report("test", "disk on fire")
+        await probe.wait_for("bus.state.services", lambda e: e.body["services"]["toy"].get(
+            "problems") == ["disk on fire"], SOON_S)
         health.clear("test")
-        await probe.close()
-        broker.stop()
+        await probe.wait_for("bus.state.services", lambda e: not e.body["services"]["toy"].get("problems"), SOON_S)
 
 
 def test_the_period_is_checked_when_the_file_is_read(tmp_path, run_dir) -> None:
