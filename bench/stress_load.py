@@ -85,9 +85,9 @@ class FirmwareLoad:
         self.processes: list[Any] = []
 
     def start(self) -> FirmwareLoad:
-        from station.programs import PROGRAMS
+        from station.programs import declared_scheduling
 
-        firmware = next(p.scheduling for p in PROGRAMS if p.name == "firmware") if self.priorities else NORMAL
+        firmware = declared_scheduling("firmware") if self.priorities else NORMAL
         ports = CTX.Queue()
         server = CTX.Process(target=_file_server, daemon=True,
                              args=(str(self.work / "files"), str(self.work / "pki"), ports, self.stop_event,

@@ -66,8 +66,11 @@ def check_config(config: StationConfig) -> None:
         getattr(importlib.import_module(module_name), function)(config)
 
 
+def declared_scheduling(name: str) -> Scheduling:
+    """How the program `name` declares it is scheduled (NORMAL for a name not in the table)."""
+    return next((p.scheduling for p in PROGRAMS if p.name == name), NORMAL)
+
+
 def scheduling_of(name: str, config: StationConfig) -> Scheduling:
     """How the program `name` is scheduled on this station (NORMAL when `[station] priorities = false`)."""
-    if not config.station.priorities:
-        return NORMAL
-    return next((p.scheduling for p in PROGRAMS if p.name == name), NORMAL)
+    return declared_scheduling(name) if config.station.priorities else NORMAL
